@@ -1,0 +1,84 @@
+// Tessera's innermost loops: pure functions over (pointer, count).
+// They allocate nothing, take no locks and know nothing of threads; the Swift runtime
+// splits tensors into tiles and calls these on each tile.  Every function exists once
+// per instruction set (AVX-512, AVX2+FMA, SSE2 baseline); `ts_kernels_for` returns the
+// table of one variant and `ts_best_isa` names the one this CPU runs best.
+#ifndef TESSERA_KERNELS_H
+#define TESSERA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TS_ISA_SCALAR = 0,  ///< portable C, one lane: every CPU (and the only one off x86-64)
+  TS_ISA_SSE2 = 1,    ///< baseline x86-64: what a default `swift build` targets
+  TS_ISA_AVX2 = 2,    ///< AVX2 + FMA
+  TS_ISA_AVX512 = 3,  ///< AVX-512 F
+  TS_ISA_COUNT = 4
+} ts_isa;
+
+/// y[i] = f(x[i]) for i < n.  x == y (exactly in place) is allowed; partial overlap is not.
+/// `nt` != 0 asks for streaming (non-temporal) stores; honoured when y is aligned to the
+/// vector size, ignored otherwise.
+typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
+/// y[i] = clamp-or-affine(x[i]; a, b): affine is x*a + b (one rounding with FMA), clamp is
+/// min(max(x, a), b) with NaN kept.
+typedef void (*ts_binary_param_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
+
+typedef struct {
+  const char *name;           ///< "avx512", "avx2", "sse2", "scalar"
+  ts_unary_fn relu;
+  ts_unary_fn sigmoid;
+  ts_unary_fn tanh;
+  ts_unary_fn gelu_erf;
+  ts_unary_fn gelu_tanh;
+  ts_binary_param_fn affine;
+  ts_binary_param_fn clamp;
+  /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
+  float (*row_max)(const float *x, size_t n);
+  /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
+  double (*exp_store_sum)(const float *x, float *y, size_t n, float m);
+  /// sum of exp(x[i] - m) in double, nothing stored.
+  double (*exp_sum)(const float *x, size_t n, float m);
+  /// y[i] = x[i] * s
+  void (*scale)(const float *x, float *y, size_t n, float s, int nt);
+  /// y[i] = exp(x[i] - m) * s
+  void (*exp_scale)(const float *x, float *y, size_t n, float m, float s, int nt);
+  /// y[i] = x[i] - c
+  void (*shift)(const float *x, float *y, size_t n, float c, int nt);
+  /// Softmax (log_softmax when `log`) over D rows of a [D, stride] slab, for the `w`
+  /// contiguous columns starting at x (column j of row d is x[d*stride + j]).  Vectorised
+  /// across columns; `mx` (w floats) and `sum` (w doubles) are caller-provided scratch.
+  void (*softmax_cols)(const float *x, float *y, size_t D, size_t stride, size_t w, int log,
+                       float *mx, double *sum);
+} ts_kernels;
+
+/// The table for one instruction set, or NULL when this CPU cannot run it.
+const ts_kernels *ts_kernels_for(ts_isa isa);
+/// The widest instruction set this CPU runs (TESSERA_ISA=scalar|sse2|avx2|avx512 caps it).
+ts_isa ts_best_isa(void);
+/// Whether this CPU can run `isa`.
+int ts_isa_supported(ts_isa isa);
+
+// ---- thread placement (Linux; no-ops returning -1 elsewhere) ----
+/// Number of CPUs the OS reports as configured (0 if unknown).
+int ts_cpu_count(void);
+/// Restrict the calling thread to `cpus[0..<n]`; saves the previous mask into `saved`
+/// (an opaque buffer of ts_cpu_mask_size() bytes) when non-NULL.  Returns 0 on success.
+int ts_pin_current_thread(const int *cpus, int n, void *saved);
+/// Restore a mask saved by ts_pin_current_thread.
+int ts_restore_current_thread(const void *saved);
+size_t ts_cpu_mask_size(void);
+/// The CPU the calling thread runs on now, or -1.
+int ts_current_cpu(void);
+/// Bytes of the given cache level (1, 2, 3) per sysconf, 0 if unknown.
+long ts_cache_size(int level);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

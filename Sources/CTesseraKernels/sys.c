@@ -1,0 +1,68 @@
+// Thread placement and cache sizes: the few OS calls Swift's Glibc module does not show.
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "include/tessera_kernels.h"
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+int ts_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_CONF);
+  return n > 0 ? (int)n : 0;
+}
+
+size_t ts_cpu_mask_size(void) {
+#if defined(__linux__)
+  return sizeof(cpu_set_t);
+#else
+  return 1;
+#endif
+}
+
+int ts_pin_current_thread(const int *cpus, int n, void *saved) {
+#if defined(__linux__)
+  if (saved && pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), (cpu_set_t *)saved) != 0) return -1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int any = 0;
+  for (int i = 0; i < n; i++)
+    if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) { CPU_SET(cpus[i], &set); any = 1; }
+  if (!any) return -1;
+  return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), &set) == 0 ? 0 : -1;
+#else
+  (void)cpus; (void)n; (void)saved;
+  return -1;
+#endif
+}
+
+int ts_restore_current_thread(const void *saved) {
+#if defined(__linux__)
+  return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)saved) == 0 ? 0 : -1;
+#else
+  (void)saved;
+  return -1;
+#endif
+}
+
+int ts_current_cpu(void) {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+long ts_cache_size(int level) {
+#if defined(__linux__) && defined(_SC_LEVEL1_DCACHE_SIZE)
+  switch (level) {
+  case 1: return sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  case 2: return sysconf(_SC_LEVEL2_CACHE_SIZE);
+  case 3: return sysconf(_SC_LEVEL3_CACHE_SIZE);
+  }
+#endif
+  (void)level;
+  return 0;
+}

@@ -1,0 +1,237 @@
+import CTesseraKernels
+import Foundation
+import TesseraGraph
+import TesseraKernels
+import TesseraRuntime
+
+/// Where the algorithm (stages) meets the schedule (tile plans): binds each stage to its
+/// kernels and hands the runtime a tile body.  All inputs are validated before this point.
+enum Engine {
+    /// Elements per L1 block when a fused group runs op by op (numexpr's way): 4 KiB in,
+    /// 4 KiB scratch -- both stay in L1 while every step runs over the block.
+    static let blockElements = 1024
+
+    /// Last-level cache bytes: outputs larger than this use streaming stores.
+    static let llcBytes: Int = {
+        let l3 = Int(ts_cache_size(3))
+        return l3 > 0 ? l3 : 32 << 20
+    }()
+
+    static func streaming(outputBytes: Int) -> Bool { outputBytes >= llcBytes }
+
+    // MARK: element-wise
+
+    /// y = steps(x) over `count` elements; x == y allowed.
+    static func elementwise(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            count: Int, runtime: Runtime, table: KernelTable = .best) {
+        guard count > 0 else { return }
+        if steps.isEmpty {
+            if UnsafePointer(y) != x { y.update(from: x, count: count) }
+            return
+        }
+        let cost = steps.reduce(0) { $0 + $1.nsPerElement }
+        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: cost)
+        let nt = streaming(outputBytes: count * 4)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        let block = blockElements
+        if steps.count == 1 {
+            let step = steps[0]
+            runtime.run(plan) { ctx in
+                step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
+            }
+            return
+        }
+        runtime.run(plan, scratchBytes: block * 4) { ctx in
+            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+            applyBlocked(steps, table, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
+                         count: ctx.range.count, scratch: s, streaming: nt)
+        }
+    }
+
+    /// Runs `steps` op by op over L1-sized blocks: x -> scratch -> ... -> y.
+    @inline(__always)
+    static func applyBlocked(_ steps: [ElementwiseStep], _ table: KernelTable, x: UnsafePointer<Float>,
+                             y: UnsafeMutablePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>,
+                             streaming: Bool) {
+        let k = steps.count
+        var i = 0
+        while i < count {
+            let n = min(blockElements, count - i)
+            steps[0].apply(table, x + i, scratch, n, streaming: false)
+            var j = 1
+            while j < k - 1 {
+                steps[j].apply(table, scratch, scratch, n, streaming: false)
+                j += 1
+            }
+            steps[k - 1].apply(table, scratch, y + i, n, streaming: streaming)
+            i += n
+        }
+    }
+
+    // MARK: softmax
+
+    /// Softmax / log_softmax of a contiguous tensor along `dim` (already normalised),
+    /// with an element-wise `prologue` folded into its first read.
+    static func softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, shape: [Int], dim: Int,
+                        log: Bool, prologue: [ElementwiseStep] = [], runtime: Runtime, table: KernelTable = .best) {
+        let count = shape.reduce(1, *)
+        guard count > 0 else { return }
+        let dims = shape.isEmpty ? [1] : shape
+        let D = dims[dim]
+        let outer = dims[..<dim].reduce(1, *)
+        let inner = dims[(dim + 1)...].reduce(1, *)
+        if inner == 1 {
+            softmaxRows(x: x, y: y, rows: outer, length: D, log: log, prologue: prologue, runtime: runtime, table: table)
+        } else {
+            softmaxStrided(x: x, y: y, outer: outer, D: D, inner: inner, log: log, prologue: prologue,
+                           runtime: runtime, table: table)
+        }
+    }
+
+    /// How a last-dim softmax is split; a pure function of shape and runtime (testable).
+    enum RowStrategy: Equatable {
+        /// whole rows per tile, three passes over a cache-resident row
+        case rows(rowsPerTile: Int)
+        /// rows split in chunks across workers; per-chunk (max, sum) combined in chunk order
+        case split(chunk: Int)
+    }
+
+    /// Rows longer than this are split into chunks of `splitChunk`.  Both are constants of
+    /// the library, not of the runtime: the reduction order -- and so every bit of the
+    /// result -- depends only on the shape, never on thread count or tile size.
+    static let splitChunk = 16384
+
+    static func rowStrategy(rows: Int, length: Int, runtime: Runtime) -> RowStrategy {
+        if length > splitChunk { return .split(chunk: splitChunk) }
+        return .rows(rowsPerTile: max(1, runtime.tileBytes / max(length * 4, 1)))
+    }
+
+    static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
+                            log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
+        let nt = streaming(outputBytes: rows * D * 4)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        let ntFlag: Int32 = nt ? 1 : 0
+        switch rowStrategy(rows: rows, length: D, runtime: runtime) {
+        case .rows(let rowsPerTile):
+            let plan = runtime.plan(units: rows, bytesPerUnit: D * 4, nsPerUnit: Double(D) * 0.4, unitsPerTile: rowsPerTile)
+            // scratch: the row's exps (and the prologue's output), one row per worker
+            runtime.run(plan, scratchBytes: D * 4) { ctx in
+                let k = table.kernels
+                let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                for r in ctx.range {
+                    var src = UnsafePointer(xs[r * D])
+                    let out = ys[r * D]
+                    if !prologue.isEmpty {
+                        applySteps(prologue, table, x: src, y: s, count: D)
+                        src = UnsafePointer(s)
+                    }
+                    let m = k.row_max(src, D)
+                    if log {
+                        let sum = k.exp_sum(src, D, m)
+                        k.shift(src, out, D, Float(Double(m) + Foundation.log(sum)), ntFlag)
+                    } else {
+                        let sum = k.exp_store_sum(src, s, D, m)
+                        k.scale(s, out, D, Float(1 / sum), ntFlag)
+                    }
+                }
+            }
+        case .split(let chunk):
+            let perRow = (D + chunk - 1) / chunk
+            let plan = runtime.plan(units: rows * perRow, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4,
+                                    unitsPerTile: 1)
+            let partial = UnsafeMutablePointer<Double>.allocate(capacity: rows * perRow * 2)
+            defer { partial.deallocate() }
+            let ps = SendablePointer(partial)
+            let scratchBytes = prologue.isEmpty ? 0 : chunk * 4
+            // pass 1: per-chunk max and sum of exp(x - chunk max)
+            runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+                let k = table.kernels
+                let t = ctx.tile
+                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                let lo = c * chunk, n = min(chunk, D - lo)
+                var src = UnsafePointer(xs[r * D + lo])
+                if !prologue.isEmpty {
+                    let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                    applySteps(prologue, table, x: src, y: s, count: n)
+                    src = UnsafePointer(s)
+                }
+                let m = k.row_max(src, n)
+                // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
+                let sum = m == -.infinity ? k.exp_sum(src, n, 0) : k.exp_sum(src, n, m)
+                ps[2 * t].pointee = Double(m)
+                ps[2 * t + 1].pointee = sum
+            }
+            // combine in chunk order (fixed by the plan, not by who finished first)
+            let rowInfo = UnsafeMutablePointer<Float>.allocate(capacity: rows * 2)
+            defer { rowInfo.deallocate() }
+            for r in 0..<rows {
+                var M = -Double.infinity
+                for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
+                var S = 0.0
+                for c in 0..<perRow {
+                    let m = partial[2 * (r * perRow + c)], s = partial[2 * (r * perRow + c) + 1]
+                    S += m == -.infinity ? s : s * Foundation.exp(m - M)
+                }
+                if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
+                rowInfo[2 * r] = Float(M)
+                rowInfo[2 * r + 1] = log ? Float(M + Foundation.log(S)) : Float(1 / S)
+            }
+            let info = SendablePointer(rowInfo)
+            // pass 2: normalise
+            runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+                let k = table.kernels
+                let t = ctx.tile
+                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                let lo = c * chunk, n = min(chunk, D - lo)
+                var src = UnsafePointer(xs[r * D + lo])
+                if !prologue.isEmpty {
+                    let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                    applySteps(prologue, table, x: src, y: s, count: n)
+                    src = UnsafePointer(s)
+                }
+                let out = ys[r * D + lo]
+                if log {
+                    k.shift(src, out, n, info[2 * r + 1].pointee, ntFlag)
+                } else {
+                    k.exp_scale(src, out, n, info[2 * r].pointee, info[2 * r + 1].pointee, ntFlag)
+                }
+            }
+        }
+    }
+
+    /// Softmax along a non-last dim: [outer, D, inner] in slabs of `w` contiguous columns,
+    /// vectorised across the columns; no transpose.
+    static func softmaxStrided(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, D: Int, inner: Int,
+                               log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
+        let w = min(inner, max(16, (runtime.tileBytes / max(D * 4, 1)) & ~15))
+        let perOuter = (inner + w - 1) / w
+        let plan = runtime.plan(units: outer * perOuter, bytesPerUnit: D * w * 4, nsPerUnit: Double(D * w) * 0.4,
+                                unitsPerTile: 1)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        runtime.run(plan, scratchBytes: w * 12) { ctx in
+            let k = table.kernels
+            let t = ctx.tile
+            let (o, c) = t.quotientAndRemainder(dividingBy: perOuter)
+            let j0 = c * w, ww = min(w, inner - j0)
+            let base = o * D * inner + j0
+            let mx = ctx.scratch!.assumingMemoryBound(to: Float.self)
+            let sums = (ctx.scratch! + w * 4).assumingMemoryBound(to: Double.self)
+            var src = UnsafePointer(xs[base])
+            if !prologue.isEmpty {
+                for d in 0..<D {
+                    applySteps(prologue, table, x: xs[base + d * inner], y: ys[base + d * inner], count: ww)
+                }
+                src = UnsafePointer(ys[base])
+            }
+            k.softmax_cols(src, ys[base], D, inner, ww, log ? 1 : 0, mx, sums)
+        }
+    }
+
+    /// All steps over one contiguous range, first x -> y then in place.
+    @inline(__always)
+    static func applySteps(_ steps: [ElementwiseStep], _ table: KernelTable, x: UnsafePointer<Float>,
+                           y: UnsafeMutablePointer<Float>, count: Int) {
+        steps[0].apply(table, x, y, count, streaming: false)
+        for s in steps.dropFirst() { s.apply(table, y, y, count, streaming: false) }
+    }
+}

@@ -1,0 +1,143 @@
+import CTesseraKernels
+import Dispatch
+import Foundation
+import Synchronization
+import TesseraTopology
+
+/// What a tile body learns about the tile it runs.
+public struct TileContext: @unchecked Sendable {
+    // @unchecked: `scratch` is this worker's private memory for the call.
+    public let tile: Int
+    /// Units of the tile.
+    public let range: Range<Int>
+    public let worker: Int
+    /// Node share index of the worker.
+    public let node: Int
+    /// This worker's scratch memory (the call's `scratchBytes`, 64-byte aligned), or nil.
+    public let scratch: UnsafeMutableRawPointer?
+}
+
+/// Which worker ran each tile; for tests and `--plan` traces.
+public final class TileTrace: @unchecked Sendable {
+    // @unchecked: each tile's slot is written by exactly one worker (the one that claimed it).
+    public let workerOfTile: UnsafeMutableBufferPointer<Int32>
+    public let nodeOfTile: UnsafeMutableBufferPointer<Int32>
+
+    public init(tiles: Int) {
+        workerOfTile = .allocate(capacity: tiles)
+        workerOfTile.initialize(repeating: -1)
+        nodeOfTile = .allocate(capacity: tiles)
+        nodeOfTile.initialize(repeating: -1)
+    }
+    deinit {
+        workerOfTile.deallocate()
+        nodeOfTile.deallocate()
+    }
+}
+
+private final class Counter: Sendable {
+    let next = Atomic<Int>(0)
+}
+
+private let pinWarning = Mutex(false)
+
+extension Runtime {
+    /// Core count the OS reports as configured (pinning skips CPUs beyond it).
+    public static let activeCoresConfigured: Int = max(Int(ts_cpu_count()), 1)
+
+    /// The plan for `units` units of `bytesPerUnit` input bytes and `nsPerUnit` estimated cost.
+    public func plan(units: Int, bytesPerUnit: Int, nsPerUnit: Double, unitsPerTile: Int? = nil) -> TilePlan {
+        let per = unitsPerTile ?? max(1, tileBytes / max(bytesPerUnit, 1))
+        let small = Double(units) * nsPerUnit < parallelThresholdNs
+        return TilePlan(units: units, unitsPerTile: per, workers: threads, topology: topology,
+                        inline: small || executor == .serial)
+    }
+
+    /// Runs `body` once per tile of `plan`, blocking until all tiles are done.
+    ///
+    /// Workers claim tiles from their own node's counter first and then help other nodes in
+    /// order of distance; which worker runs a tile never changes what the tile computes.
+    public func run(_ plan: TilePlan, scratchBytes: Int = 0, trace: TileTrace? = nil,
+                    _ body: @Sendable (TileContext) -> Void) {
+        guard plan.tileCount > 0 else { return }
+        let scratchStride = (scratchBytes + 63) & ~63
+        let workers = plan.inline ? 1 : plan.workers
+        var scratchBase: UnsafeMutableRawPointer?
+        if scratchStride > 0 {
+            scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchStride * workers, alignment: 64)
+        }
+        defer { scratchBase?.deallocate() }
+        let scratch = scratchBase.map { SendablePointer($0.assumingMemoryBound(to: UInt8.self)) }
+
+        if plan.inline {
+            for t in 0..<plan.tileCount {
+                trace?.workerOfTile[t] = 0
+                trace?.nodeOfTile[t] = Int32(plan.share(ofTile: t))
+                body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: plan.share(ofTile: t),
+                                 scratch: scratch.map { UnsafeMutableRawPointer($0.base) }))
+            }
+            return
+        }
+
+        let counters = plan.shares.map { _ in Counter() }
+        let helpOrders = plan.shares.indices.map { topology.helpOrder(from: $0) }
+        let pin = pinWorkers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let home = plan.share(ofWorker: w)
+            let mine = scratch.map { UnsafeMutableRawPointer($0[w * scratchStride]) }
+            var saved: UnsafeMutableRawPointer?
+            if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
+            defer {
+                if let saved {
+                    ts_restore_current_thread(saved)
+                    saved.deallocate()
+                }
+            }
+            for s in helpOrders[home] where s < plan.shares.count {
+                let share = plan.shares[s]
+                let c = counters[s]
+                while true {
+                    let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if t >= share.tiles.upperBound { break }
+                    if let trace {
+                        trace.workerOfTile[t] = Int32(w)
+                        trace.nodeOfTile[t] = Int32(home)
+                    }
+                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                }
+            }
+        }
+    }
+
+    /// Like `run`, but suspends instead of blocking: the tiles run on a Dispatch thread, so
+    /// Swift's cooperative pool is not held while `concurrentPerform` waits.
+    public func run(_ plan: TilePlan, scratchBytes: Int = 0,
+                    _ body: @escaping @Sendable (TileContext) -> Void) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global(qos: .userInitiated).async {
+                self.run(plan, scratchBytes: scratchBytes, body)
+                done.resume()
+            }
+        }
+    }
+
+    /// Pins the calling thread to `cpus`; returns the saved mask to restore, or nil.
+    private static func pin(to cpus: [Int]) -> UnsafeMutableRawPointer? {
+        guard !cpus.isEmpty else {
+            pinWarning.withLock { warned in
+                if !warned {
+                    warned = true
+                    FileHandle.standardError.write(Data("tessera: a node's CPUs do not exist on this machine; its workers run unpinned\n".utf8))
+                }
+            }
+            return nil
+        }
+        let saved = UnsafeMutableRawPointer.allocate(byteCount: ts_cpu_mask_size(), alignment: 16)
+        let ok = cpus.map { Int32($0) }.withUnsafeBufferPointer { ts_pin_current_thread($0.baseAddress, Int32($0.count), saved) }
+        if ok != 0 {
+            saved.deallocate()
+            return nil
+        }
+        return saved
+    }
+}

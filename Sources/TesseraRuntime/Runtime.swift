@@ -1,0 +1,104 @@
+import CTesseraKernels
+import Foundation
+import Synchronization
+import TesseraTopology
+
+/// A user error in the runtime's settings.
+public enum RuntimeError: Error, Equatable, CustomStringConvertible {
+    case invalidThreads(Int)
+    case invalidTileBytes(Int)
+    case invalidEnvironment(variable: String, value: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .invalidThreads(let n): "thread count must be at least 1, got \(n)"
+        case .invalidTileBytes(let n): "tile size must be at least 64 bytes, got \(n)"
+        case .invalidEnvironment(let v, let value, let expected): "\(v)=\(value): expected \(expected)"
+        }
+    }
+}
+
+/// How tiles are run.
+public enum ExecutorKind: String, Sendable, CaseIterable, Codable {
+    /// `DispatchQueue.concurrentPerform`, workers claiming tiles from per-node atomic counters.
+    case concurrentPerform
+    /// Every tile on the calling thread (a reference for tests and the 1-worker baseline).
+    case serial
+}
+
+/// The scheduler's settings: how many workers, how big a tile, which topology.  A value
+/// type: create one and pass it, or set `Runtime.default`.  It knows nothing of math.
+public struct Runtime: Sendable, Equatable {
+    /// Workers a parallel call uses (may exceed the cores: extra workers find no tiles left).
+    public var threads: Int
+    /// Bytes of one tile's input; a tile's working set (input + output) should sit in L2.
+    public var tileBytes: Int
+    public var topology: Topology
+    public var executor: ExecutorKind
+    /// Below this much estimated work (ns) a call runs inline on the caller's thread:
+    /// waking workers costs more than it saves.  See `Runtime.measuredBreakEvenNs`.
+    public var parallelThresholdNs: Double
+    /// Pin workers to their node's CPUs while they work (default: only on multi-node topologies).
+    public var pinWorkers: Bool
+
+    public init(threads: Int? = nil, tileBytes: Int? = nil, topology: Topology? = nil,
+                executor: ExecutorKind = .concurrentPerform, parallelThresholdNs: Double? = nil,
+                pinWorkers: Bool? = nil) throws {
+        let t = threads ?? Runtime.defaultThreads
+        guard t >= 1 else { throw RuntimeError.invalidThreads(t) }
+        let tb = tileBytes ?? Runtime.defaultTileBytes
+        guard tb >= 64 else { throw RuntimeError.invalidTileBytes(tb) }
+        self.threads = t
+        self.tileBytes = tb
+        self.topology = topology ?? Topology.current
+        self.executor = executor
+        self.parallelThresholdNs = parallelThresholdNs ?? Runtime.measuredBreakEvenNs
+        self.pinWorkers = pinWorkers ?? self.topology.isMultiNode
+    }
+
+    /// Cores this process may run on.
+    public static var activeCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// Estimated work below which dispatch costs more than it saves.  Measured on a 2-core
+    /// Zen VM (Benchmarks "grain" and `scale-test --ops relu --sizes ...`): a parallel call's
+    /// fixed cost is a few µs (wake-up + join), so splitting pays off from ~20 µs of work.
+    /// Expressed in time, not elements, so it adapts to each op's cost per element.
+    public static let measuredBreakEvenNs: Double = 20_000
+
+    /// Default tile: a quarter of L2 (input + output + slack stay in L2), 16 KiB–256 KiB.
+    public static let defaultTileBytes: Int = {
+        let l2 = Int(ts_cache_size(2))
+        let guess = l2 > 0 ? l2 / 4 : 128 * 1024
+        return min(max(guess, 16 * 1024), 256 * 1024)
+    }()
+
+    /// `TESSERA_THREADS` if set and valid, else the active cores.
+    public static var defaultThreads: Int {
+        (try? threadsFromEnvironment(ProcessInfo.processInfo.environment)) ?? activeCores
+    }
+
+    /// Parses `TESSERA_THREADS` from `env`: nil when unset, throws when invalid.
+    public static func threadsFromEnvironment(_ env: [String: String]) throws -> Int? {
+        guard let raw = env["TESSERA_THREADS"] else { return nil }
+        guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 1 else {
+            throw RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: raw, expected: "an integer >= 1")
+        }
+        return n
+    }
+
+    private static let shared: Mutex<Runtime> = {
+        do {
+            _ = try threadsFromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            // reported once, then the default (active cores) is used
+            FileHandle.standardError.write(Data("tessera: \(error); using \(activeCores) threads\n".utf8))
+        }
+        return Mutex(try! Runtime())
+    }()
+
+    /// The runtime ops use when none is passed.  Safe to read and set from any thread.
+    public static var `default`: Runtime {
+        get { shared.withLock { $0 } }
+        set { shared.withLock { $0 = newValue } }
+    }
+}

@@ -1,0 +1,11 @@
+/// A raw pointer that crosses into `concurrentPerform` workers.
+///
+/// Invariant (what makes the `@unchecked Sendable` sound): the memory outlives the parallel
+/// call that uses it, and workers write only to disjoint ranges (distinct tiles), never to a
+/// range another worker reads during the same call.
+public struct SendablePointer<T>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<T>
+    @inlinable public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+    @inlinable public init(_ base: UnsafePointer<T>) { self.base = UnsafeMutablePointer(mutating: base) }
+    @inlinable public subscript(offset: Int) -> UnsafeMutablePointer<T> { base + offset }
+}

@@ -1,0 +1,107 @@
+import TesseraTopology
+
+/// How a parallel call is split: a pure function of (units, tile size, workers, topology),
+/// so tile boundaries -- and with them every result -- do not depend on timing.
+///
+/// A unit is an element for element-wise ops and a row (or a column slab) for reductions.
+/// Tiles are contiguous ranges of units; each NUMA node owns a contiguous run of tiles,
+/// proportional to its CPUs, and a group of workers, proportional to its CPUs too.
+public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
+    public struct NodeShare: Sendable, Equatable {
+        /// Index into `topology.nodes`.
+        public var node: Int
+        public var tiles: Range<Int>
+        public var workers: Range<Int>
+        /// CPUs the node's workers run on (those that exist on this machine).
+        public var cpus: [Int]
+    }
+
+    public let units: Int
+    public let unitsPerTile: Int
+    public let tileCount: Int
+    /// Workers the call starts (never more than tiles).
+    public let workers: Int
+    public let shares: [NodeShare]
+    /// Run every tile on the caller's thread (too little work to pay for dispatch).
+    public let inline: Bool
+    public let nodeCount: Int
+
+    /// - Parameters:
+    ///   - units: elements or rows
+    ///   - unitsPerTile: tile size in units (>= 1)
+    ///   - workers: requested workers (>= 1)
+    ///   - topology: nodes to spread tiles over
+    ///   - inline: force the caller-thread path
+    public init(units: Int, unitsPerTile: Int, workers: Int, topology: Topology, inline: Bool = false) {
+        precondition(units >= 0 && unitsPerTile >= 1 && workers >= 1)
+        self.units = units
+        self.unitsPerTile = unitsPerTile
+        tileCount = units == 0 ? 0 : (units + unitsPerTile - 1) / unitsPerTile
+        let w = max(1, min(workers, tileCount))
+        self.workers = w
+        self.inline = inline || w == 1
+        nodeCount = topology.nodes.count
+        let weights = topology.nodes.map { max($0.cpus.count, 1) }
+        let tileSplit = TilePlan.apportion(tileCount, weights: weights)
+        let workerSplit = TilePlan.apportion(w, weights: weights)
+        var shares: [NodeShare] = []
+        var t = 0, k = 0
+        let real = TilePlan.existingCPUs
+        for (i, node) in topology.nodes.enumerated() {
+            shares.append(NodeShare(node: i, tiles: t..<t + tileSplit[i], workers: k..<k + workerSplit[i],
+                                    cpus: node.cpus.filter { $0 < real }))
+            t += tileSplit[i]
+            k += workerSplit[i]
+        }
+        self.shares = shares
+    }
+
+    /// Units of tile `t`.
+    @inlinable
+    public func range(ofTile t: Int) -> Range<Int> {
+        let lo = t * unitsPerTile
+        return lo..<min(lo + unitsPerTile, units)
+    }
+
+    /// Node share index of worker `w`.
+    public func share(ofWorker w: Int) -> Int {
+        shares.firstIndex { $0.workers.contains(w) } ?? 0
+    }
+
+    /// Node share index owning tile `t`.
+    public func share(ofTile t: Int) -> Int {
+        shares.firstIndex { $0.tiles.contains(t) } ?? 0
+    }
+
+    /// Splits `total` into parts proportional to `weights` (largest remainder; ties to the
+    /// lower index), so the split is deterministic.
+    public static func apportion(_ total: Int, weights: [Int]) -> [Int] {
+        let sum = weights.reduce(0, +)
+        guard sum > 0, total > 0 else { return weights.map { _ in 0 } }
+        var parts = weights.map { total * $0 / sum }
+        var rest = total - parts.reduce(0, +)
+        let order = weights.indices.sorted { a, b in
+            let ra = total * weights[a] % sum, rb = total * weights[b] % sum
+            return ra != rb ? ra > rb : a < b
+        }
+        var i = 0
+        while rest > 0 { parts[order[i % order.count]] += 1; rest -= 1; i += 1 }
+        return parts
+    }
+
+    /// CPUs that exist here; pinning to others is skipped.
+    static let existingCPUs: Int = Runtime.activeCoresConfigured
+
+    /// Halide-style printable form: one line per node, tiles and workers.
+    public var description: String {
+        var s = "plan: \(units) units in \(tileCount) tiles of \(unitsPerTile), \(workers) worker(s)"
+        s += inline ? ", inline on the caller\n" : ", \(nodeCount) node(s)\n"
+        for sh in shares {
+            let tiles = sh.tiles.isEmpty ? "none" : "\(sh.tiles.lowerBound)..<\(sh.tiles.upperBound)"
+            let workers = sh.workers.isEmpty ? "none" : "\(sh.workers.lowerBound)..<\(sh.workers.upperBound)"
+            let units = sh.tiles.isEmpty ? "" : " (units \(sh.tiles.lowerBound * unitsPerTile)..<\(min(sh.tiles.upperBound * unitsPerTile, self.units)))"
+            s += "  node \(sh.node): tiles \(tiles)\(units), workers \(workers), cpus \(sh.cpus.isEmpty ? "none here" : Topology.cpuList(sh.cpus))\n"
+        }
+        return s
+    }
+}

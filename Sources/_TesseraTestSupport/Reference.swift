@@ -1,0 +1,96 @@
+import Foundation
+import Tessera
+
+/// Float64 references that read like the textbook, used by every accuracy test.
+public enum Reference {
+    public static func relu(_ x: Double) -> Double { x < 0 ? 0 : x } // NaN and -0 pass through
+
+    public static func sigmoid(_ x: Double) -> Double {
+        x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+    }
+
+    public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+
+    /// x * Phi(x), Phi from erfc so the negative tail keeps its digits.
+    public static func gelu(_ x: Double) -> Double {
+        x < 0 ? x * 0.5 * Foundation.erfc(-x / 2.0.squareRoot()) : x * (1 - 0.5 * Foundation.erfc(x / 2.0.squareRoot()))
+    }
+
+    /// PyTorch's tanh form 0.5x(1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715x^3), written as
+    /// x * sigmoid(2u) (the same function without float64 cancellation).
+    public static func geluTanh(_ x: Double) -> Double {
+        let u = (2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)
+        return x * sigmoid(2 * u)
+    }
+
+    public static func unary(_ op: UnaryOp, _ x: Double) -> Double {
+        switch op {
+        case .relu: relu(x)
+        case .sigmoid: sigmoid(x)
+        case .tanh: tanh(x)
+        case .gelu: gelu(x)
+        case .geluTanh: geluTanh(x)
+        }
+    }
+
+    public static func step(_ s: ElementwiseStep, _ x: Double) -> Double {
+        switch s {
+        case .unary(let op): unary(op, x)
+        case .affine(let a, let b): x * Double(a) + Double(b)
+        case .clamp(let lo, let hi): x.isNaN ? x : Swift.min(Swift.max(x, Double(lo)), Double(hi))
+        }
+    }
+
+    /// Softmax (or log-softmax) of one row in float64, max-subtracted.
+    public static func softmax(_ row: [Float], log: Bool = false) -> [Double] {
+        let xs = row.map(Double.init)
+        let m = xs.reduce(-Double.infinity) { $1.isNaN || $0.isNaN ? .nan : Swift.max($0, $1) }
+        let s = xs.reduce(0.0) { $0 + Foundation.exp($1 - m) }
+        return xs.map { log ? $0 - m - Foundation.log(s) : Foundation.exp($0 - m) / s }
+    }
+}
+
+/// Accuracy bookkeeping in ULPs of the float32-rounded reference.
+public enum ULP {
+    /// |got - ref| in units of the last place of `Float(ref)`; 0 when both are NaN or equal
+    /// infinities, +inf when one is NaN and the other is not.
+    public static func error(_ got: Float, _ ref: Double) -> Double {
+        if got.isNaN || ref.isNaN { return got.isNaN && ref.isNaN ? 0 : .infinity }
+        if ref.isInfinite || got.isInfinite { return Double(got) == ref ? 0 : .infinity }
+        let r = Float(ref)
+        let ulp = r.isInfinite ? Double(Float.greatestFiniteMagnitude.ulp) : Double(max(r.magnitude.ulp, Float.leastNonzeroMagnitude))
+        return abs(Double(got) - ref) / ulp
+    }
+
+    /// The core issue's bound: within `ulps` ULP, or within `absolute` where |ref| < `tinyBelow`.
+    public static func acceptable(_ got: Float, _ ref: Double, ulps: Double = 4, tinyBelow: Double = 1e-5,
+                                  absolute: Double = 1e-7) -> Bool {
+        if abs(ref) < tinyBelow && abs(Double(got) - ref) <= absolute { return true }
+        return error(got, ref) <= ulps
+    }
+}
+
+/// Inputs worth trying on every kernel.
+public enum EdgeValues {
+    public static let specials: [Float] = [
+        .nan, -.nan, .infinity, -.infinity, 0, -0, 1000, -1000, 1, -1, 0.5, -0.5,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e-40, -1e-40, .leastNormalMagnitude, -.leastNormalMagnitude,
+        .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e-7, -1e-7, 1e-3, -1e-3,
+        0.55, -0.55, 0.5499, -0.5501, 5.25, -5.25, 5.9, -5.9, 9, -9, 13.2, -13.2, 14, -14, 20, -20,
+        87.3, -87.3, 88.8, -88.8, 89, -89, 100, -100, 104, -104, 1e10, -1e10, 1e30, -1e30,
+    ]
+
+    /// Sizes around the vector widths (4, 8, 16) and a few tiles.
+    public static let sizes: [Int] = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 127, 1000, 1023, 1025, 4099]
+
+    /// Deterministic pseudo-random floats: normal * 3 then uniform +-100.
+    public static func random(count: Int, seed: UInt64) -> [Float] {
+        let n = try! Tensor(randomNormal: [count / 2], standardDeviation: 3, seed: seed).scalars
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        let u = (0..<(count - count / 2)).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 11) * 0x1p-53 * 200 - 100)
+        }
+        return n + u
+    }
+}

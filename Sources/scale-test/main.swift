@@ -1,0 +1,2 @@
+import TesseraScaling
+print("scale-test")

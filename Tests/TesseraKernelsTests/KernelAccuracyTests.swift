@@ -1,0 +1,105 @@
+import Testing
+import TesseraKernels
+import _TesseraTestSupport
+
+/// Runs one kernel variant over `xs` with NaN-poisoned output.
+func run(_ op: UnaryOp, _ table: KernelTable, _ xs: [Float]) -> [Float] {
+    var y = [Float](repeating: .nan, count: xs.count)
+    xs.withUnsafeBufferPointer { x in
+        y.withUnsafeMutableBufferPointer { yb in
+            op.kernel(in: table)(x.baseAddress, yb.baseAddress, xs.count, 0)
+        }
+    }
+    return y
+}
+
+@Suite("Kernel accuracy against float64 references, every ISA variant")
+struct KernelAccuracyTests {
+    static let exactOps: [UnaryOp] = [.sigmoid, .tanh, .gelu, .geluTanh]
+
+    @Test(arguments: UnaryOp.allCases, ISA.allCases)
+    func randomInputsWithinFourULP(op: UnaryOp, isa: ISA) throws {
+        guard let table = KernelTable(isa: isa) else { return } // this CPU cannot run it
+        let xs = EdgeValues.random(count: 1 << 16, seed: 42) + (0..<20001).map { Float($0 - 10000) * 0.0015 }
+        let ys = run(op, table, xs)
+        var worst = 0.0, worstX: Float = 0
+        for (x, y) in zip(xs, ys) {
+            let ref = Reference.unary(op, Double(x))
+            if !ULP.acceptable(y, ref) {
+                Issue.record("\(op.variantName(isa)): x=\(x) got \(y) want \(ref) (\(ULP.error(y, ref)) ulp)")
+                return
+            }
+            let e = abs(ref) < 1e-5 ? 0 : ULP.error(y, ref)
+            if e > worst { worst = e; worstX = x }
+        }
+        if op == .relu { #expect(worst == 0) }
+        #expect(worst <= 4, "worst \(worst) ulp at \(worstX)")
+    }
+
+    @Test(arguments: UnaryOp.allCases, ISA.allCases)
+    func edgeValuesBehaveLikePyTorch(op: UnaryOp, isa: ISA) throws {
+        guard let table = KernelTable(isa: isa) else { return }
+        let xs = EdgeValues.specials
+        let ys = run(op, table, xs)
+        for (x, y) in zip(xs, ys) {
+            let ref = Reference.unary(op, Double(x))
+            #expect(ULP.acceptable(y, ref), "\(op.variantName(isa)): x=\(x) got \(y) want \(ref)")
+            if x.isNaN { #expect(y.isNaN, "NaN in must give NaN out") }
+            if ref == 0 { #expect(y.sign == Float(ref).sign || abs(ref) < 1e-5, "sign of zero for x=\(x)") }
+        }
+    }
+
+    @Test func sigmoidNeverOverflowsAndSaturates() throws {
+        for table in KernelTable.available {
+            let ys = run(.sigmoid, table, [-1000, -89, -88, 88, 89, 1000, .greatestFiniteMagnitude, -.greatestFiniteMagnitude])
+            #expect(ys.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 })
+            #expect(ys[5] == 1 && ys[0] == 0)
+        }
+    }
+
+    @Test func pytorchSpecialCases() throws {
+        for table in KernelTable.available {
+            #expect(run(.relu, table, [-0.0])[0].bitPattern == (-0.0 as Float).bitPattern)
+            #expect(run(.tanh, table, [-0.0])[0].bitPattern == (-0.0 as Float).bitPattern)
+            #expect(run(.tanh, table, [.infinity, -.infinity]) == [1, -1])
+            #expect(run(.sigmoid, table, [.infinity, -.infinity]) == [1, 0])
+            // gelu(-inf) = -inf * Phi(-inf) = -inf * 0 = NaN in PyTorch's formula, and here
+            #expect(run(.gelu, table, [-.infinity])[0].isNaN)
+            #expect(run(.gelu, table, [.infinity])[0] == .infinity)
+            #expect(run(.geluTanh, table, [.infinity])[0] == .infinity)
+            // denormal inputs: tanh(x) = x, sigmoid = 0.5
+            let d = Float.leastNonzeroMagnitude * 7
+            #expect(run(.tanh, table, [d])[0] == d)
+            #expect(run(.sigmoid, table, [d])[0] == 0.5)
+        }
+    }
+
+    @Test(arguments: UnaryOp.allCases)
+    func everyVariantAgreesOnTailsAndInPlace(op: UnaryOp) throws {
+        for n in EdgeValues.sizes {
+            let xs = EdgeValues.random(count: n, seed: UInt64(n))
+            let tables = KernelTable.available
+            let outs = tables.map { run(op, $0, xs) }
+            for (t, ys) in zip(tables, outs) {
+                for (x, y) in zip(xs, ys) where !ULP.acceptable(y, Reference.unary(op, Double(x))) {
+                    Issue.record("\(op.variantName(t.isa)) n=\(n) x=\(x) got \(y)")
+                }
+                // exactly in place gives the same bits as out of place
+                var inPlace = xs
+                inPlace.withUnsafeMutableBufferPointer { b in op.kernel(in: t)(b.baseAddress, b.baseAddress, n, 0) }
+                #expect(inPlace.map(\.bitPattern) == ys.map(\.bitPattern))
+                // streaming stores give the same bits
+                var nt = [Float](repeating: .nan, count: n)
+                xs.withUnsafeBufferPointer { x in nt.withUnsafeMutableBufferPointer { op.kernel(in: t)(x.baseAddress, $0.baseAddress, n, 1) } }
+                #expect(nt.map(\.bitPattern) == ys.map(\.bitPattern))
+            }
+        }
+    }
+
+    @Test func variantsAreListedOnceAndNamed() {
+        #expect(ISA.scalar.isSupported)
+        #expect(KernelTable.best.isa == ISA.best)
+        #expect(UnaryOp.sigmoid.variantName(.avx2) == "sigmoid.avx2.exp-p5-div")
+        #expect(Set(UnaryOp.allCases.map(\.method)).count == UnaryOp.allCases.count)
+    }
+}
