@@ -1,5 +1,6 @@
 // Thread placement and cache sizes: the few OS calls Swift's Glibc module does not show.
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,7 +56,45 @@ int ts_current_cpu(void) {
 #endif
 }
 
+// sysfs first: on VMs sysconf can report the host's whole L3 (256 MiB seen where the
+// guest's cpu0 sees 32 MiB), which would turn streaming stores off.
+static long sysfs_cache_size(int level) {
+#if defined(__linux__)
+  for (int i = 0; i < 8; i++) {
+    char path[96], buf[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+    FILE *f = fopen(path, "r");
+    if (!f) break;
+    int lv = 0;
+    int ok = fscanf(f, "%d", &lv) == 1;
+    fclose(f);
+    if (!ok || lv != level) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+    f = fopen(path, "r");
+    if (!f) continue;
+    ok = fscanf(f, "%63s", buf) == 1;
+    fclose(f);
+    if (!ok || strcmp(buf, "Instruction") == 0) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    f = fopen(path, "r");
+    if (!f) continue;
+    long v = 0;
+    char unit = 0;
+    ok = fscanf(f, "%ld%c", &v, &unit) >= 1;
+    fclose(f);
+    if (!ok) continue;
+    if (unit == 'K') v *= 1024;
+    else if (unit == 'M') v *= 1024 * 1024;
+    return v;
+  }
+#endif
+  (void)level;
+  return 0;
+}
+
 long ts_cache_size(int level) {
+  long s = sysfs_cache_size(level);
+  if (s > 0) return s;
 #if defined(__linux__) && defined(_SC_LEVEL1_DCACHE_SIZE)
   switch (level) {
   case 1: return sysconf(_SC_LEVEL1_DCACHE_SIZE);

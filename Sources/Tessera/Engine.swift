@@ -29,8 +29,7 @@ enum Engine {
             if UnsafePointer(y) != x { y.update(from: x, count: count) }
             return
         }
-        let cost = steps.reduce(0) { $0 + $1.nsPerElement }
-        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: cost)
+        let plan = elementwisePlan(steps, count: count, runtime: runtime)
         let nt = streaming(outputBytes: count * 4)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         let block = blockElements
@@ -46,6 +45,10 @@ enum Engine {
             applyBlocked(steps, table, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
                          count: ctx.range.count, scratch: s, streaming: nt)
         }
+    }
+
+    static func elementwisePlan(_ steps: [ElementwiseStep], count: Int, runtime: Runtime) -> TilePlan {
+        runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: steps.reduce(0) { $0 + $1.nsPerElement })
     }
 
     /// Runs `steps` op by op over L1-sized blocks: x -> scratch -> ... -> y.
@@ -106,14 +109,32 @@ enum Engine {
         return .rows(rowsPerTile: max(1, runtime.tileBytes / max(length * 4, 1)))
     }
 
+    /// The tile plan of a last-dim softmax: units are rows, or row chunks when split.
+    static func rowPlan(rows: Int, length D: Int, runtime: Runtime) -> TilePlan {
+        switch rowStrategy(rows: rows, length: D, runtime: runtime) {
+        case .rows(let rowsPerTile):
+            return runtime.plan(units: rows, bytesPerUnit: D * 4, nsPerUnit: Double(D) * 0.4, unitsPerTile: rowsPerTile)
+        case .split(let chunk):
+            let perRow = (D + chunk - 1) / chunk
+            return runtime.plan(units: rows * perRow, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4, unitsPerTile: 1)
+        }
+    }
+
+    /// Column-slab width and tile plan of a softmax along a non-last dim.
+    static func stridedPlan(outer: Int, D: Int, inner: Int, runtime: Runtime) -> (width: Int, plan: TilePlan) {
+        let w = min(inner, max(16, (runtime.tileBytes / max(D * 4, 1)) & ~15))
+        let perOuter = (inner + w - 1) / w
+        return (w, runtime.plan(units: outer * perOuter, bytesPerUnit: D * w * 4, nsPerUnit: Double(D * w) * 0.4, unitsPerTile: 1))
+    }
+
     static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
                             log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
         let nt = streaming(outputBytes: rows * D * 4)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         let ntFlag: Int32 = nt ? 1 : 0
         switch rowStrategy(rows: rows, length: D, runtime: runtime) {
-        case .rows(let rowsPerTile):
-            let plan = runtime.plan(units: rows, bytesPerUnit: D * 4, nsPerUnit: Double(D) * 0.4, unitsPerTile: rowsPerTile)
+        case .rows:
+            let plan = rowPlan(rows: rows, length: D, runtime: runtime)
             // scratch: the row's exps (and the prologue's output), one row per worker
             runtime.run(plan, scratchBytes: D * 4) { ctx in
                 let k = table.kernels
@@ -137,8 +158,7 @@ enum Engine {
             }
         case .split(let chunk):
             let perRow = (D + chunk - 1) / chunk
-            let plan = runtime.plan(units: rows * perRow, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4,
-                                    unitsPerTile: 1)
+            let plan = rowPlan(rows: rows, length: D, runtime: runtime)
             let partial = UnsafeMutablePointer<Double>.allocate(capacity: rows * perRow * 2)
             defer { partial.deallocate() }
             let ps = SendablePointer(partial)
@@ -203,10 +223,8 @@ enum Engine {
     /// vectorised across the columns; no transpose.
     static func softmaxStrided(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, D: Int, inner: Int,
                                log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
-        let w = min(inner, max(16, (runtime.tileBytes / max(D * 4, 1)) & ~15))
+        let (w, plan) = stridedPlan(outer: outer, D: D, inner: inner, runtime: runtime)
         let perOuter = (inner + w - 1) / w
-        let plan = runtime.plan(units: outer * perOuter, bytesPerUnit: D * w * 4, nsPerUnit: Double(D * w) * 0.4,
-                                unitsPerTile: 1)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         runtime.run(plan, scratchBytes: w * 12) { ctx in
             let k = table.kernels
@@ -224,6 +242,35 @@ enum Engine {
                 src = UnsafePointer(ys[base])
             }
             k.softmax_cols(src, ys[base], D, inner, ww, log ? 1 : 0, mx, sums)
+        }
+    }
+
+    /// The schedule of one stage on `shape`, in words (Halide's print_loop_nest).
+    static func describe(_ stage: Stage, shape: [Int], runtime: Runtime) -> String {
+        let count = shape.reduce(1, *)
+        switch stage {
+        case .reshape(let s):
+            return "reshape to \(s): no memory touched\n"
+        case .elementwise(let steps):
+            let plan = elementwisePlan(steps, count: count, runtime: runtime)
+            let how = steps.count == 1 ? "one kernel per tile" : "op by op over \(blockElements)-element L1 blocks per tile"
+            return "elementwise: \(how), \(streaming(outputBytes: count * 4) ? "streaming" : "regular") stores\n" + plan.description
+        case .softmax(let pro, let dim, let log):
+            let dims = shape.isEmpty ? [1] : shape
+            let d = (try? normalizedDim(dim, rank: shape.count)) ?? 0
+            let D = dims[d], outer = dims[..<d].reduce(1, *), inner = dims[(d + 1)...].reduce(1, *)
+            let name = log ? "log_softmax" : "softmax"
+            let pre = pro.isEmpty ? "" : " (prologue applied in the first read)"
+            if inner > 1 {
+                let (w, plan) = stridedPlan(outer: outer, D: D, inner: inner, runtime: runtime)
+                return "\(name) along dim \(d)\(pre): \(outer) x [\(D) rows x \(inner) columns], slabs of \(w) columns, vectorised across columns, 3 passes per slab\n" + plan.description
+            }
+            switch rowStrategy(rows: outer, length: D, runtime: runtime) {
+            case .rows:
+                return "\(name) over \(outer) rows of \(D)\(pre): whole rows per tile, 3 passes over a cache-resident row\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
+            case .split(let chunk):
+                return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
+            }
         }
     }
 

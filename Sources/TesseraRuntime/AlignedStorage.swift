@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+
+private let allocatedBytes = Atomic<Int>(0)
+private let allocations = Atomic<Int>(0)
 
 /// 64-byte aligned Float storage, owned by the runtime layer so it can be placed on NUMA
 /// nodes.  Reference type: tensors share it copy-on-write.
@@ -21,6 +25,14 @@ public final class AlignedStorage: @unchecked Sendable {
             fatalError("Tessera: out of memory allocating \(bytes) bytes")
         }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        allocatedBytes.add(bytes, ordering: .relaxed)
+        allocations.add(1, ordering: .relaxed)
+    }
+
+    /// Tensor storage allocated so far in this process (bytes, count): lets tests check that
+    /// a fused pipeline allocates no intermediate tensors.
+    public static var allocationStatistics: (bytes: Int, count: Int) {
+        (allocatedBytes.load(ordering: .relaxed), allocations.load(ordering: .relaxed))
     }
 
     deinit { free(pointer) }

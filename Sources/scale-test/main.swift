@@ -1,2 +1,53 @@
+import ArgumentParser
+import Foundation
 import TesseraScaling
-print("scale-test")
+
+struct ScaleTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scale-test",
+        abstract: "Tessera's thread-scaling experiment: each op's time, bandwidth and speedup as workers grow.",
+        discussion: """
+            Sweeps workers 1, 2, 4, ... up to --threads over the scenario in configs/scenarios/default.json \
+            (--quick: quick.json) and reports median time, ns/element, GB/s, speedup, parallel efficiency \
+            and percent of the roofline (copy bandwidth and cache-resident compute, measured in the same run).
+            Ops: relu, sigmoid, tanh, gelu, gelu_tanh, softmax, log_softmax, chain4 (gelu(tanh(sigmoid(relu(x))))), \
+            chain_cheap (scale, bias, relu, clamp).
+            Environment: TESSERA_THREADS, TESSERA_TOPOLOGY, TESSERA_ISA (see README).
+            """)
+
+    @Option(help: "Sweep workers 1, 2, 4, ... up to N (N may exceed the cores).") var threads: Int?
+    @Option(name: .customLong("thread-list"), help: "Explicit worker counts, e.g. 1,2,32.") var threadList: String?
+    @Option(help: "Comma-separated ops (default: the scenario's).") var ops: String?
+    @Option(help: "Comma-separated sizes: element counts or ROWSxCOLS, e.g. 16777216,4096x4096,8x2097152.") var sizes: String?
+    @Option(help: "Timed runs per point (median and min-max are reported).") var repetitions: Int?
+    @Option(help: "Scenario file (JSON, see configs/README.md).") var config: String?
+    @Option(help: "Topology file (JSON, see configs/README.md) instead of the machine's.") var topology: String?
+    @Option(name: .customLong("tile-bytes"), help: "Tile size in bytes (default: from the L2 size).") var tileBytes: Int?
+    @Flag(help: "Print the tile/NUMA plan of each workload instead of timing.") var plan = false
+    @Option(help: "table, json or csv.") var format = "table"
+    @Option(help: "Folder for scale-test.json, scale-test.svg (speedup chart) and scale-test.txt.") var output: String?
+    @Flag(help: "The quick scenario: smaller sizes, fewer repetitions.") var quick = false
+
+    func run() throws {
+        let cfg: ScaleTestConfiguration
+        do {
+            cfg = try ScaleTestConfiguration.resolve(
+                threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
+                topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes)
+        } catch let e as ScaleTestError {
+            throw ValidationError(e.description)
+        }
+        if plan {
+            print(try cfg.planText(), terminator: "")
+            return
+        }
+        let tty = isatty(STDERR_FILENO) != 0
+        _ = try cfg.execute { msg in
+            let line = tty ? "\r\u{1B}[K\(msg)" : "\(msg)\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+ScaleTest.main()

@@ -38,6 +38,8 @@ typedef struct {
   ts_unary_fn gelu_tanh;
   ts_binary_param_fn affine;
   ts_binary_param_fn clamp;
+  /// y[i] = x[i] (the bandwidth yardstick: one read, one write, streaming when `nt`)
+  ts_unary_fn copy;
   /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
   float (*row_max)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.

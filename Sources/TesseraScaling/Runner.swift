@@ -1,0 +1,212 @@
+import Dispatch
+import Foundation
+import Tessera
+
+public let tesseraVersion = "0.1.0"
+
+/// One measured point; field names are the JSON contract (docs/scale-test-json.md).
+public struct Record: Codable, Equatable, Sendable {
+    public var op: String
+    public var shape: [Int]
+    public var threads: Int
+    public var fused: Bool
+    public var median_seconds: Double
+    public var min_seconds: Double
+    public var max_seconds: Double
+    public var ns_per_element: Double
+    public var gb_per_s: Double
+    /// median(1 worker) / median(this); nil when 1 worker was not measured
+    public var speedup: Double?
+    /// speedup / min(threads, cores)
+    public var efficiency: Double?
+    /// roofline time / measured time, in percent (100 = at the hardware's limit)
+    public var roofline_percent: Double
+    /// copy bandwidth (GB/s) measured in this run at min(threads, cores) workers
+    public var copy_gb_per_s: Double
+    /// single-worker ns/element of the op on cache-resident data
+    public var compute_floor_ns_per_element: Double
+    public var oversubscribed: Bool
+}
+
+public struct Machine: Codable, Equatable, Sendable {
+    public var cores: Int
+    public var numa_nodes: Int
+    public var topology_source: String
+    /// streaming copy of 2^24 floats with all cores (read + write bytes / time)
+    public var copy_gb_per_s: Double
+    public var copy_gb_per_s_1_thread: Double
+    public var tessera_version: String
+    public var isa: String
+    public var cpu: String
+}
+
+public struct Report: Codable, Equatable, Sendable {
+    public var schema_version: Int
+    public var scenario: String
+    public var machine: Machine
+    public var results: [Record]
+}
+
+public struct RunOptions: Sendable {
+    public var workloads: [Workload]
+    public var threadList: [Int]
+    public var repetitions: Int
+    public var topology: Topology
+    public var tileBytes: Int?
+    public var scenarioName: String
+
+    public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
+                scenarioName: String) {
+        self.workloads = workloads
+        self.threadList = threadList
+        self.repetitions = repetitions
+        self.topology = topology
+        self.tileBytes = tileBytes
+        self.scenarioName = scenarioName
+    }
+}
+
+/// Runs the thread-scaling experiment.
+public struct Runner {
+    public var options: RunOptions
+    public var progress: (String) -> Void
+
+    public init(options: RunOptions, progress: @escaping (String) -> Void = { _ in }) {
+        self.options = options
+        self.progress = progress
+    }
+
+    func runtime(threads: Int) throws -> Runtime {
+        try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology)
+    }
+
+    public func run() throws -> Report {
+        let cores = Runtime.activeCores
+        let copyCounts = Set(options.threadList.map { min($0, cores) } + [1, cores])
+        var copyBW: [Int: Double] = [:]
+        for t in copyCounts.sorted() {
+            progress("measuring copy bandwidth with \(t) worker(s)")
+            copyBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), repetitions: max(5, options.repetitions / 2))
+        }
+        var results: [Record] = []
+        let total = options.workloads.count * options.threadList.count
+        var done = 0
+        for w in options.workloads {
+            let bench = try Bench(workload: w)
+            let floor = bench.computeFloor()
+            var base: Double?
+            for t in options.threadList {
+                done += 1
+                progress("[\(done)/\(total)] \(w.label), \(t) worker(s)\(t > cores ? " (more workers than the \(cores) cores)" : "")")
+                let rt = try runtime(threads: t)
+                let times = bench.time(runtime: rt, repetitions: options.repetitions)
+                let med = median(times)
+                if t == 1 { base = med }
+                let eff = min(t, cores)
+                let bw = copyBW[eff] ?? copyBW[cores]!
+                let bytes = Double(w.count) * w.op.bytesPerElement
+                let roof = max(bytes / (bw * 1e9), Double(w.count) * floor * 1e-9 / Double(eff))
+                let speedup = base.map { $0 / med }
+                results.append(Record(
+                    op: w.op.rawValue, shape: w.shape, threads: t, fused: w.fused, median_seconds: med,
+                    min_seconds: times.min()!, max_seconds: times.max()!, ns_per_element: med * 1e9 / Double(w.count),
+                    gb_per_s: bytes / med / 1e9, speedup: speedup, efficiency: speedup.map { $0 / Double(eff) },
+                    roofline_percent: roof / med * 100, copy_gb_per_s: bw, compute_floor_ns_per_element: floor,
+                    oversubscribed: t > cores))
+            }
+        }
+        let machine = Machine(
+            cores: cores, numa_nodes: options.topology.nodes.count, topology_source: options.topology.source.rawValue,
+            copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, tessera_version: tesseraVersion,
+            isa: ISA.best.description, cpu: Self.cpuModel())
+        return Report(schema_version: 1, scenario: options.scenarioName, machine: machine, results: results)
+    }
+
+    /// Streaming copy of 2^24 floats through the runtime: the memory roofline.
+    public static func copyBandwidth(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7) -> Double {
+        let x = AlignedStorage(count: count), y = AlignedStorage(count: count)
+        x.pointer.initialize(repeating: 1, count: count)
+        y.pointer.initialize(repeating: 0, count: count)
+        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: 1)
+        let xs = SendablePointer(x.pointer), ys = SendablePointer(y.pointer)
+        let times = timeRuns(repetitions) {
+            runtime.run(plan) { ctx in
+                KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, 1)
+            }
+        }
+        return Double(count) * 8 / median(times) / 1e9
+    }
+
+    static func cpuModel() -> String {
+        guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in s.split(separator: "\n") where line.hasPrefix("model name") {
+            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        }
+        return "unknown"
+    }
+}
+
+/// Input, output and the call for one workload.
+struct Bench {
+    let workload: Workload
+    let x: AlignedStorage
+    let y: AlignedStorage
+    let pipeline: Pipeline
+
+    init(workload: Workload) throws {
+        self.workload = workload
+        let t = try Tensor(randomNormal: workload.shape, standardDeviation: 2, seed: 7)
+        let xs = AlignedStorage(count: t.count), ys = AlignedStorage(count: t.count)
+        t.withUnsafeBufferPointer { xs.pointer.update(from: $0.baseAddress!, count: t.count) }
+        ys.pointer.initialize(repeating: 0, count: t.count)
+        x = xs
+        y = ys
+        switch workload.op {
+        case .softmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: false)])
+        case .logSoftmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: true)])
+        default: pipeline = Pipeline(nodes: workload.op.chainSteps.map { .step($0) })
+        }
+    }
+
+    func call(_ runtime: Runtime, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: [Int]) {
+        try! RawOps.run(pipeline, input: input, output: output, shape: shape, fused: workload.fused, runtime: runtime)
+    }
+
+    func time(runtime: Runtime, repetitions: Int) -> [Double] {
+        timeRuns(repetitions) { call(runtime, input: x.pointer, output: y.pointer, shape: workload.shape) }
+    }
+
+    /// Single-worker ns/element on cache-resident data (64 KiB in, 64 KiB out).
+    func computeFloor() -> Double {
+        let shape: [Int]
+        if workload.op.isSoftmax {
+            let cols = min(workload.shape.last ?? 1, 4096)
+            shape = [max(1, 16384 / cols), cols]
+        } else {
+            shape = [16384]
+        }
+        let n = shape.reduce(1, *)
+        let rt = try! Runtime(threads: 1)
+        let reps = 200
+        let times = timeRuns(5) {
+            for _ in 0..<reps { call(rt, input: x.pointer, output: y.pointer, shape: shape) }
+        }
+        return median(times) * 1e9 / Double(n * reps)
+    }
+}
+
+/// `repetitions` timed runs after two warm-ups.
+func timeRuns(_ repetitions: Int, _ body: () -> Void) -> [Double] {
+    body()
+    body()
+    return (0..<repetitions).map { _ in
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}

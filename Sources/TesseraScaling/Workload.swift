@@ -1,0 +1,127 @@
+import Foundation
+import Tessera
+
+/// The ops scale-test measures; raw values are the JSON/CLI names (a stable contract).
+public enum ScaleOp: String, CaseIterable, Codable, Sendable {
+    case relu, sigmoid, tanh, gelu
+    case geluTanh = "gelu_tanh"
+    case softmax
+    case logSoftmax = "log_softmax"
+    /// gelu(tanh(sigmoid(relu(x))))
+    case chain4
+    /// scale, bias, relu, clamp: a memory-bound chain of four cheap steps
+    case chainCheap = "chain_cheap"
+
+    public var unary: UnaryOp? {
+        switch self {
+        case .relu: .relu
+        case .sigmoid: .sigmoid
+        case .tanh: .tanh
+        case .gelu: .gelu
+        case .geluTanh: .geluTanh
+        default: nil
+        }
+    }
+
+    public var isChain: Bool { self == .chain4 || self == .chainCheap }
+    public var isSoftmax: Bool { self == .softmax || self == .logSoftmax }
+
+    /// The chain's pipeline (fusable steps only).
+    public var chainSteps: [ElementwiseStep] {
+        switch self {
+        case .chain4: [.unary(.relu), .unary(.sigmoid), .unary(.tanh), .unary(.gelu)]
+        case .chainCheap: [.affine(scale: 0.5, bias: 0), .affine(scale: 1, bias: 0.25), .unary(.relu), .clamp(lower: -1, upper: 1)]
+        default: unary.map { [.unary($0)] } ?? []
+        }
+    }
+
+    /// Bytes an ideal run moves per element: one read and one write (fused chains too).
+    public var bytesPerElement: Double { 8 }
+
+    public static func parse(list: String) throws -> [ScaleOp] {
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw ScaleTestError.invalidValue(option: "--ops", value: list, expected: "a comma-separated list of ops") }
+        return try names.map { n in
+            guard let op = ScaleOp(rawValue: n) else {
+                throw ScaleTestError.invalidValue(option: "--ops", value: n,
+                                                  expected: "one of \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return op
+        }
+    }
+}
+
+/// A scale-test user error; every message names the option or file, the value and what was expected.
+public enum ScaleTestError: Error, Equatable, CustomStringConvertible {
+    case invalidValue(option: String, value: String, expected: String)
+    case badFile(path: String, key: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .invalidValue(let o, let v, let e): "\(o): '\(v)' is not valid: expected \(e)"
+        case .badFile(let p, let k, let e): "\(p): key '\(k)': expected \(e)"
+        }
+    }
+}
+
+/// A tensor shape written as an element count (`16777216`) or `ROWSxCOLS[x...]` (`4096x4096`).
+public enum ShapeSpec {
+    public static func parse(_ s: String, option: String = "--sizes") throws -> [Int] {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        let parts = t.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        let dims = parts.map { Int($0) }
+        guard !parts.isEmpty, dims.allSatisfy({ $0 != nil && $0! >= 1 }) else {
+            throw ScaleTestError.invalidValue(option: option, value: s, expected: "an element count like 16777216 or a shape like 4096x4096 (positive integers)")
+        }
+        let shape = dims.map { $0! }
+        guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) <= 1 << 31 else {
+            throw ScaleTestError.invalidValue(option: option, value: s, expected: "at most 2^31 elements")
+        }
+        return shape
+    }
+
+    public static func parse(list: String, option: String = "--sizes") throws -> [[Int]] {
+        let items = list.split(separator: ",").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard !items.isEmpty else { throw ScaleTestError.invalidValue(option: option, value: list, expected: "a comma-separated list of sizes") }
+        return try items.map { try parse($0, option: option) }
+    }
+
+    public static func format(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "x") }
+}
+
+/// Thread lists: `--threads N` sweeps 1, 2, 4, ... N (N included); `--thread-list` is explicit.
+public enum ThreadSpec {
+    public static func sweep(upTo n: Int) throws -> [Int] {
+        guard n >= 1 else { throw ScaleTestError.invalidValue(option: "--threads", value: "\(n)", expected: "an integer >= 1") }
+        var out: [Int] = []
+        var t = 1
+        while t < n { out.append(t); t *= 2 }
+        out.append(n)
+        return out
+    }
+
+    public static func parse(list: String) throws -> [Int] {
+        let items = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !items.isEmpty else { throw ScaleTestError.invalidValue(option: "--thread-list", value: list, expected: "a comma-separated list of integers >= 1") }
+        return try items.map {
+            guard let n = Int($0), n >= 1 else {
+                throw ScaleTestError.invalidValue(option: "--thread-list", value: $0, expected: "an integer >= 1")
+            }
+            return n
+        }
+    }
+}
+
+/// One thing to time: an op on a shape, fused or not.
+public struct Workload: Equatable, Sendable {
+    public var op: ScaleOp
+    public var shape: [Int]
+    public var fused: Bool
+    public init(op: ScaleOp, shape: [Int], fused: Bool = true) {
+        self.op = op
+        self.shape = shape
+        self.fused = fused
+    }
+    public var count: Int { shape.reduce(1, *) }
+    public var label: String { "\(op.rawValue)\(op.isChain ? (fused ? " fused" : " unfused") : "") \(ShapeSpec.format(shape))" }
+}
