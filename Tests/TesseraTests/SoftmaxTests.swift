@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import Tessera
+import _TesseraTestSupport
+
+/// Checks softmax/log-softmax of `x` along `dim` against the float64 reference: 2e-6
+/// relative per element (1e-37 absolute for values below FLT_MIN, which may flush), rows
+/// summing to 1 within 1e-6.
+func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) throws {
+    let y = log ? try LogSoftmax(dim: dim).forward(x, runtime: runtime) : try Softmax(dim: dim).forward(x, runtime: runtime)
+    let shape = x.shape.isEmpty ? [1] : x.shape
+    let d = dim < 0 ? dim + shape.count : dim
+    let D = shape[d], inner = shape[(d + 1)...].reduce(1, *), outer = shape[..<d].reduce(1, *)
+    let xs = x.scalars, ys = y.scalars
+    var worst = 0.0
+    for o in 0..<outer {
+        for j in 0..<inner {
+            let idx = (0..<D).map { o * D * inner + $0 * inner + j }
+            let ref = Reference.softmax(idx.map { xs[$0] }, log: log)
+            var sum = 0.0
+            for (k, i) in idx.enumerated() {
+                let got = Double(ys[i]), want = ref[k]
+                sum += got
+                if want.isNaN { #expect(got.isNaN); continue }
+                let err = log ? abs(got - want) / max(abs(want), 1) : (abs(want) < 1.2e-38 ? (abs(got - want) < 1e-37 ? 0 : 1) : abs(got - want) / abs(want))
+                worst = max(worst, err)
+            }
+            if !ref.contains(where: \.isNaN) && !log { #expect(abs(sum - 1) < 1e-6, "row sum \(sum)") }
+        }
+    }
+    #expect(worst <= 2e-6, "worst relative error \(worst) for shape \(x.shape) dim \(dim)")
+}
+
+@Suite("Softmax and LogSoftmax")
+struct SoftmaxTests {
+    let rt = parallelRuntime(threads: 3, tileBytes: 16384)
+
+    @Test func exactOnLargeInputs() throws {
+        let y = try Softmax()(Tensor([1000, 1001, 1002]))
+        let e = [exp(-2.0), exp(-1.0), 1.0], s = e.reduce(0, +)
+        for (a, b) in zip(y.scalars, e.map { Float($0 / s) }) { #expect(abs(a - b) <= b.ulp) }
+        #expect(try LogSoftmax()(Tensor([1000, 1001, 1002])).scalars.allSatisfy { $0.isFinite })
+    }
+
+    @Test(arguments: [[1, 1], [3, 5], [4096, 33], [257, 300], [2, 16385], [1, (1 << 21) + 3], [5, 100_003]])
+    func shapesAgainstReference(shape: [Int]) throws {
+        let x = try Tensor(randomNormal: shape, standardDeviation: 5, seed: 11)
+        try checkSoftmax(x, dim: -1, runtime: rt)
+        try checkSoftmax(x, dim: -1, log: true, runtime: rt)
+    }
+
+    @Test func longRowsKeepAccuracy() throws {
+        // 8 x 2^21: float32 sums would drift; partial sums are double and combined with rescaling
+        let x = try Tensor(randomNormal: [8, 1 << 21], standardDeviation: 3, seed: 5)
+        try checkSoftmax(x, dim: 1, runtime: try Runtime(threads: 2))
+    }
+
+    @Test func everyDimOfARank3Tensor() throws {
+        let x = try Tensor(randomNormal: [7, 19, 37], standardDeviation: 3, seed: 2)
+        for dim in [0, 1, 2, -1, -2, -3] {
+            try checkSoftmax(x, dim: dim, runtime: rt)
+            try checkSoftmax(x, dim: dim, log: true, runtime: rt)
+        }
+        let wide = try Tensor(randomNormal: [64, 300], seed: 3)
+        try checkSoftmax(wide, dim: 0, runtime: rt)
+    }
+
+    @Test func specialRowsBehaveLikePyTorch() throws {
+        let inf = Float.infinity
+        let x = try Tensor(shape: [5, 4], scalars: [
+            -inf, -inf, -inf, -inf, // all -inf: NaN
+            1, -inf, 2, -inf,       // -inf entries: 0
+            1, .nan, 2, 3,          // NaN anywhere: NaN row
+            inf, 1, 2, 3,           // +inf: inf - inf = NaN
+            0, 0, 0, 0,
+        ])
+        let y = try Softmax().forward(x, runtime: rt).scalars
+        #expect(y[0..<4].allSatisfy { $0.isNaN })
+        #expect(y[5] == 0 && y[7] == 0 && abs(y[4] + y[6] - 1) < 1e-6)
+        #expect(y[8..<12].allSatisfy { $0.isNaN })
+        #expect(y[12].isNaN)
+        #expect(y[16..<20].allSatisfy { $0 == 0.25 })
+        let l = try LogSoftmax().forward(x, runtime: rt).scalars
+        #expect(l[0..<4].allSatisfy { $0.isNaN } && l[5] == -inf && l[16] == -Float(log(4.0)))
+    }
+
+    @Test func longRowsWithSpecialChunks() throws {
+        // a long (split) row whose first chunk is all -inf, and one with a NaN far away
+        var a = [Float](repeating: -.infinity, count: 40_000)
+        for i in 20_000..<40_000 { a[i] = Float(i % 7) }
+        var b = (0..<40_000).map { Float($0 % 5) }
+        b[39_999] = .nan
+        let x = try Tensor(shape: [3, 40_000], scalars: a + b + [Float](repeating: -.infinity, count: 40_000))
+        let y = try Softmax().forward(x, runtime: rt).scalars
+        #expect(y[0..<20_000].allSatisfy { $0 == 0 })
+        let s = y[20_000..<40_000].reduce(0.0) { $0 + Double($1) }
+        #expect(abs(s - 1) < 1e-5)
+        #expect(y[40_000..<80_000].allSatisfy { $0.isNaN })
+        #expect(y[80_000...].allSatisfy { $0.isNaN })
+    }
+
+    @Test func emptyAndScalarTensors() throws {
+        #expect(try Softmax().forward(Tensor(shape: [0, 5], repeating: 0)).count == 0)
+        #expect(try Softmax(dim: 0).forward(Tensor(shape: [], scalars: [3])).scalars == [1])
+        #expect(try LogSoftmax().forward(Tensor(shape: [], scalars: [3])).scalars == [0])
+    }
+
+    @Test func dimOutOfRangeThrowsAndWritesNothing() throws {
+        let x = try Tensor(randomNormal: [2, 3], seed: 1)
+        #expect(throws: TesseraError.dimOutOfRange(dim: 2, rank: 2)) { try Softmax(dim: 2).forward(x) }
+        #expect(throws: TesseraError.dimOutOfRange(dim: -3, rank: 2)) { try LogSoftmax(dim: -3).forward(x) }
+        var out = try Tensor(shape: [2, 3], repeating: 7)
+        #expect(throws: TesseraError.self) { try Softmax(dim: 5).forward(x, into: &out) }
+        #expect(out.scalars.allSatisfy { $0 == 7 })
+        #expect(TesseraError.dimOutOfRange(dim: 2, rank: 2).description.contains("out of range"))
+    }
+
+    @Test func bitIdenticalForOneToThirtyTwoWorkers() throws {
+        let shapes: [([Int], Int)] = [([3, 50_001], -1), ([300, 129], -1), ([40, 17, 65], 1), ([129, 70], 0)]
+        for (shape, dim) in shapes {
+            let x = try Tensor(randomNormal: shape, standardDeviation: 3, seed: 8)
+            for log in [false, true] {
+                let layer: any Layer = log ? LogSoftmax(dim: dim) : Softmax(dim: dim)
+                let ref = try layer.forward(x, runtime: try Runtime(threads: 1, executor: .serial))
+                for t in 1...32 {
+                    let tile = [1024, 8192, 65536][t % 3]
+                    #expect(try layer.forward(x, runtime: parallelRuntime(threads: t, tileBytes: tile)) == ref, "\(shape) t=\(t)")
+                }
+            }
+        }
+    }
+
+    @Test func inPlaceAndIntoMatch() throws {
+        let x = try Tensor(randomNormal: [20, 40_000], seed: 4)
+        let y = try Softmax().forward(x, runtime: rt)
+        var z = x
+        try Softmax().forwardInPlace(&z, runtime: rt)
+        #expect(z == y)
+        let xt = try Tensor(randomNormal: [50, 8, 30], seed: 4)
+        var zt = xt
+        try LogSoftmax(dim: 1).forwardInPlace(&zt, runtime: rt)
+        #expect(zt == (try LogSoftmax(dim: 1).forward(xt, runtime: rt)))
+    }
+}
