@@ -22,16 +22,29 @@ public final class TileTrace: @unchecked Sendable {
     // @unchecked: each tile's slot is written by exactly one worker (the one that claimed it).
     public let workerOfTile: UnsafeMutableBufferPointer<Int32>
     public let nodeOfTile: UnsafeMutableBufferPointer<Int32>
+    /// The order tiles were claimed in (0 first), across all workers.
+    public let claimOrder: UnsafeMutableBufferPointer<Int32>
+    let claims = Atomic<Int>(0)
 
     public init(tiles: Int) {
+        claimOrder = .allocate(capacity: tiles)
+        claimOrder.initialize(repeating: -1)
         workerOfTile = .allocate(capacity: tiles)
         workerOfTile.initialize(repeating: -1)
         nodeOfTile = .allocate(capacity: tiles)
         nodeOfTile.initialize(repeating: -1)
     }
+
+    func record(tile t: Int, worker: Int, node: Int) {
+        workerOfTile[t] = Int32(worker)
+        nodeOfTile[t] = Int32(node)
+        claimOrder[t] = Int32(claims.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+
     deinit {
         workerOfTile.deallocate()
         nodeOfTile.deallocate()
+        claimOrder.deallocate()
     }
 }
 
@@ -71,8 +84,7 @@ extension Runtime {
 
         if plan.inline {
             for t in 0..<plan.tileCount {
-                trace?.workerOfTile[t] = 0
-                trace?.nodeOfTile[t] = Int32(plan.share(ofTile: t))
+                trace?.record(tile: t, worker: 0, node: plan.share(ofTile: t))
                 body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: plan.share(ofTile: t),
                                  scratch: scratch.map { UnsafeMutableRawPointer($0.base) }))
             }
@@ -99,10 +111,7 @@ extension Runtime {
                 while true {
                     let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if t >= share.tiles.upperBound { break }
-                    if let trace {
-                        trace.workerOfTile[t] = Int32(w)
-                        trace.nodeOfTile[t] = Int32(home)
-                    }
+                    trace?.record(tile: t, worker: w, node: home)
                     body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
                 }
             }

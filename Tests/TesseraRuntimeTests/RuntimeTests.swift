@@ -1,0 +1,160 @@
+import Foundation
+import Synchronization
+import Testing
+import TesseraRuntime
+import TesseraTopology
+
+let topo2 = Topology.uniform(nodes: 2, cpusPerNode: 16)
+let topo4 = Topology.uniform(nodes: 4, cpusPerNode: 8)
+let topo8 = Topology.uniform(nodes: 8, cpusPerNode: 16)
+let uneven = Topology(nodes: [.init(id: 0, cpus: Array(0..<24)), .init(id: 1, cpus: Array(24..<32))])
+
+@Suite("Tile plans and the executor")
+struct RuntimeTests {
+    @Test func tilesCoverEveryUnitOnce() {
+        for units in [0, 1, 15, 16, 17, 1000, 4099] {
+            for per in [1, 7, 16, 4096] {
+                let p = TilePlan(units: units, unitsPerTile: per, workers: 5, topology: topo2)
+                var seen = [Int](repeating: 0, count: units)
+                for t in 0..<p.tileCount { for u in p.range(ofTile: t) { seen[u] += 1 } }
+                #expect(seen.allSatisfy { $0 == 1 })
+                #expect(p.workers <= max(p.tileCount, 1))
+            }
+        }
+    }
+
+    @Test(arguments: [topo2, topo4, topo8, uneven])
+    func tilesPerNodeAreContiguousAndProportionalToCPUs(topology: Topology) {
+        let p = TilePlan(units: 10_000, unitsPerTile: 10, workers: topology.cpuCount, topology: topology)
+        var next = 0
+        for (i, share) in p.shares.enumerated() {
+            #expect(share.tiles.lowerBound == next)
+            next = share.tiles.upperBound
+            let want = Double(p.tileCount) * Double(topology.nodes[i].cpus.count) / Double(topology.cpuCount)
+            #expect(abs(Double(share.tiles.count) - want) <= 1)
+            #expect(share.workers.count == topology.nodes[i].cpus.count)
+        }
+        #expect(next == p.tileCount)
+    }
+
+    @Test(arguments: [topo2, topo4, topo8])
+    func everyTileRunsExactlyOnceAndNodesWorkTheirOwnTilesFirst(topology: Topology) throws {
+        let rt = try Runtime(threads: topology.cpuCount, tileBytes: 64, topology: topology, parallelThresholdNs: 0, pinWorkers: true)
+        let plan = rt.plan(units: 64 * 50, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 16)
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: plan.tileCount)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        let c = SendablePointer(counts.baseAddress!)
+        let trace = TileTrace(tiles: plan.tileCount)
+        rt.run(plan, trace: trace) { ctx in c[ctx.tile].pointee += 1 }
+        #expect(counts.allSatisfy { $0 == 1 })
+        // Each worker takes its own node's tiles first and then helps others in distance
+        // order: along its claims, the tile's node never moves back in the help order.
+        #expect(trace.workerOfTile.allSatisfy { $0 >= 0 })
+        for w in 0..<plan.workers {
+            let home = plan.share(ofWorker: w)
+            let rank = Dictionary(uniqueKeysWithValues: topology.helpOrder(from: home).enumerated().map { ($1, $0) })
+            let mine = (0..<plan.tileCount).filter { Int(trace.workerOfTile[$0]) == w }.sorted { trace.claimOrder[$0] < trace.claimOrder[$1] }
+            let ranks = mine.map { rank[plan.share(ofTile: $0)]! }
+            #expect(ranks == ranks.sorted(), "worker \(w) went back to a nearer node")
+            #expect(mine.allSatisfy { Int(trace.nodeOfTile[$0]) == home })
+        }
+    }
+
+    @Test func workersHelpNodesWithNoWorkers() throws {
+        // 8 nodes, 3 workers: five nodes have no workers of their own; their tiles still run
+        let rt = try Runtime(threads: 3, tileBytes: 64, topology: topo8, parallelThresholdNs: 0)
+        let plan = rt.plan(units: 800, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 8)
+        #expect(plan.shares.filter { $0.workers.isEmpty }.count == 5)
+        let total = Atomic<Int>(0)
+        rt.run(plan) { ctx in total.add(ctx.range.count, ordering: .relaxed) }
+        #expect(total.load(ordering: .relaxed) == 800)
+    }
+
+    @Test func smallWorkRunsInline() throws {
+        let rt = try Runtime(threads: 8, parallelThresholdNs: 20_000)
+        #expect(rt.plan(units: 4096, bytesPerUnit: 4, nsPerUnit: 0.1).inline)
+        #expect(!rt.plan(units: 1 << 22, bytesPerUnit: 4, nsPerUnit: 0.1).inline)
+        let one = try Runtime(threads: 1)
+        #expect(one.plan(units: 1 << 22, bytesPerUnit: 4, nsPerUnit: 1).inline)
+    }
+
+    @Test func invalidSettingsThrow() throws {
+        #expect(throws: RuntimeError.invalidThreads(0)) { try Runtime(threads: 0) }
+        #expect(throws: RuntimeError.invalidTileBytes(8)) { try Runtime(tileBytes: 8) }
+        #expect(try Runtime(threads: 32).threads == 32) // legal on any machine
+    }
+
+    @Test func threadsFromTheEnvironment() throws {
+        #expect(try Runtime.threadsFromEnvironment([:]) == nil)
+        #expect(try Runtime.threadsFromEnvironment(["TESSERA_THREADS": "12"]) == 12)
+        for bad in ["0", "-3", "two", ""] {
+            #expect(throws: RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: bad, expected: "an integer >= 1")) {
+                try Runtime.threadsFromEnvironment(["TESSERA_THREADS": bad])
+            }
+        }
+    }
+
+    @Test func defaultRuntimeCanBeSetFromManyThreads() async throws {
+        let saved = Runtime.default
+        await withTaskGroup(of: Void.self) { g in
+            for i in 1...16 { g.addTask { Runtime.default.threads = i; _ = Runtime.default.threads } }
+        }
+        #expect((1...16).contains(Runtime.default.threads))
+        Runtime.default = saved
+    }
+
+    @Test func concurrentCallsFromManyTasks() async throws {
+        let rt = try Runtime(threads: 4, tileBytes: 64, parallelThresholdNs: 0)
+        let sums = await withTaskGroup(of: Int.self) { g in
+            for k in 0..<24 {
+                g.addTask {
+                    let plan = rt.plan(units: 1000 + k, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 16)
+                    let total = Atomic<Int>(0)
+                    if k % 2 == 0 {
+                        blockingRun(rt, plan) { ctx in total.add(ctx.range.reduce(0, +), ordering: .relaxed) }
+                    } else {
+                        await rt.run(plan) { ctx in total.add(ctx.range.reduce(0, +), ordering: .relaxed) }
+                    }
+                    return total.load(ordering: .relaxed) - (0..<(1000 + k)).reduce(0, +)
+                }
+            }
+            return await g.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(sums.count == 24 && sums.allSatisfy { $0 == 0 })
+    }
+
+    @Test func scratchIsPrivatePerWorker() throws {
+        let rt = try Runtime(threads: 4, tileBytes: 64, parallelThresholdNs: 0)
+        let plan = rt.plan(units: 4000, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 10)
+        let bad = Atomic<Int>(0)
+        rt.run(plan, scratchBytes: 256) { ctx in
+            let s = ctx.scratch!.assumingMemoryBound(to: Int.self)
+            #expect(UInt(bitPattern: ctx.scratch!) % 64 == 0)
+            for i in 0..<32 { s[i] = ctx.tile }
+            for i in 0..<32 where s[i] != ctx.tile { bad.add(1, ordering: .relaxed) }
+        }
+        #expect(bad.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func planIsPrintable() {
+        let p = TilePlan(units: 1000, unitsPerTile: 100, workers: 4, topology: topo2)
+        #expect(p.description == """
+            plan: 1000 units in 10 tiles of 100, 4 worker(s), 2 node(s)
+              node 0: tiles 0..<5 (units 0..<500), workers 0..<2, cpus \(p.shares[0].cpus.isEmpty ? "none here" : Topology.cpuList(p.shares[0].cpus))
+              node 1: tiles 5..<10 (units 500..<1000), workers 2..<4, cpus \(p.shares[1].cpus.isEmpty ? "none here" : Topology.cpuList(p.shares[1].cpus))
+
+            """)
+    }
+
+    @Test func apportionIsExactAndDeterministic() {
+        #expect(TilePlan.apportion(10, weights: [1, 1, 1]) == [4, 3, 3])
+        #expect(TilePlan.apportion(7, weights: [24, 8]) == [5, 2])
+        #expect(TilePlan.apportion(0, weights: [1, 2]) == [0, 0])
+    }
+}
+
+/// The blocking entry point, called from a synchronous context.
+func blockingRun(_ rt: Runtime, _ plan: TilePlan, _ body: @Sendable (TileContext) -> Void) {
+    rt.run(plan, body)
+}
