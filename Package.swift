@@ -13,6 +13,8 @@ let package = Package(
     products: [
         .library(name: "Tessera", targets: ["Tessera"]),
         .executable(name: "scale-test", targets: ["scale-test"]),
+        // the C ABI (header: Sources/CTesseraABI/include/tessera.h)
+        .library(name: "TesseraC", type: .dynamic, targets: ["TesseraC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,16 +27,21 @@ let package = Package(
         .target(name: "TesseraGraph", dependencies: ["TesseraKernels"]),
         .target(name: "Tessera", dependencies: ["TesseraKernels", "TesseraTopology", "TesseraRuntime", "TesseraGraph"]),
         .target(name: "TesseraScaling", dependencies: ["Tessera"]),
+        .target(name: "CTesseraABI"),
+        .target(name: "TesseraC", dependencies: ["Tessera", "CTesseraABI"]),
         .executableTarget(
             name: "scale-test",
             dependencies: ["TesseraScaling", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "_TesseraTestSupport", dependencies: ["Tessera"]),
+        // release-mode command: every float32 input through sigmoid, tanh and both GELUs
+        .executableTarget(name: "tessera-accuracy", dependencies: ["Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTopologyTests", dependencies: ["TesseraTopology"]),
         .testTarget(name: "TesseraRuntimeTests", dependencies: ["TesseraRuntime", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraGraphTests", dependencies: ["TesseraGraph", "Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraScalingTests", dependencies: ["TesseraScaling"]),
+        .testTarget(name: "TesseraCTests", dependencies: ["TesseraC", "CTesseraABI", "_TesseraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,16 @@
 import Foundation
 import Synchronization
 
-private let allocatedBytes = Atomic<Int>(0)
-private let allocations = Atomic<Int>(0)
+/// Counts tensor storage allocated by the task that installed it (see
+/// `AlignedStorage.$allocations`): lets tests check that a fused pipeline allocates no
+/// intermediate tensors, unaffected by other tests running at the same time.
+public final class AllocationCounter: Sendable {
+    let byteCount = Atomic<Int>(0)
+    let allocationCount = Atomic<Int>(0)
+    public init() {}
+    public var bytes: Int { byteCount.load(ordering: .relaxed) }
+    public var count: Int { allocationCount.load(ordering: .relaxed) }
+}
 
 /// 64-byte aligned Float storage, owned by the runtime layer so it can be placed on NUMA
 /// nodes.  Reference type: tensors share it copy-on-write.
@@ -25,15 +33,14 @@ public final class AlignedStorage: @unchecked Sendable {
             fatalError("Tessera: out of memory allocating \(bytes) bytes")
         }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        allocatedBytes.add(bytes, ordering: .relaxed)
-        allocations.add(1, ordering: .relaxed)
+        if let counter = AlignedStorage.allocations {
+            counter.byteCount.add(count * MemoryLayout<Float>.stride, ordering: .relaxed)
+            counter.allocationCount.add(1, ordering: .relaxed)
+        }
     }
 
-    /// Tensor storage allocated so far in this process (bytes, count): lets tests check that
-    /// a fused pipeline allocates no intermediate tensors.
-    public static var allocationStatistics: (bytes: Int, count: Int) {
-        (allocatedBytes.load(ordering: .relaxed), allocations.load(ordering: .relaxed))
-    }
+    /// The counter allocations made by the current task are added to, if any.
+    @TaskLocal public static var allocations: AllocationCounter?
 
     deinit { free(pointer) }
 

@@ -188,8 +188,11 @@ struct Bench {
         let n = shape.reduce(1, *)
         let rt = try! Runtime(threads: 1)
         let reps = 200
+        let a = AlignedStorage(count: n), b = AlignedStorage(count: n)
+        for i in 0..<n { a.pointer[i] = x.pointer[i % workload.count] }
+        b.pointer.initialize(repeating: 0, count: n)
         let times = timeRuns(5) {
-            for _ in 0..<reps { call(rt, input: x.pointer, output: y.pointer, shape: shape) }
+            for _ in 0..<reps { call(rt, input: a.pointer, output: b.pointer, shape: shape) }
         }
         return median(times) * 1e9 / Double(n * reps)
     }

@@ -1,0 +1,130 @@
+import Benchmark
+import Foundation
+import Tessera
+
+// Names read as op.shape.workers (XNNPACK style), e.g. "sigmoid 16777216 w2".
+// Each benchmark times one call on preallocated buffers; malloc counts show that calls
+// allocate nothing per element or per tile (a fused chain: one output, a scratch block per worker).
+
+let cores = ProcessInfo.processInfo.activeProcessorCount
+let workerCounts = Array(Set([1] + Array(stride(from: 2, through: cores, by: 2)) + [cores])).sorted()
+
+final class Buffers: @unchecked Sendable {
+    // @unchecked: each benchmark owns its buffers; iterations run one at a time.
+    let x: UnsafeMutablePointer<Float>
+    let y: UnsafeMutablePointer<Float>
+    let count: Int
+    init(shape: [Int]) {
+        count = shape.reduce(1, *)
+        let t = try! Tensor(randomNormal: shape, standardDeviation: 2, seed: 1)
+        x = .allocate(capacity: count)
+        y = .allocate(capacity: count)
+        t.withUnsafeBufferPointer { x.update(from: $0.baseAddress!, count: count) }
+        y.initialize(repeating: 0, count: count)
+    }
+}
+
+func runtime(_ threads: Int, topology: Topology? = nil) -> Runtime {
+    try! Runtime(threads: threads, topology: topology)
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        timeUnits: .microseconds,
+        warmupIterations: 2,
+        scalingFactor: .one,
+        maxDuration: .seconds(2),
+        maxIterations: 40)
+
+    // every activation at 2^24, each worker count up to the cores
+    let big = Buffers(shape: [1 << 24])
+    for op in UnaryOp.allCases {
+        for w in workerCounts {
+            Benchmark("\(op.rawValue) 16777216 w\(w)") { b in
+                let rt = runtime(w)
+                for _ in b.scaledIterations {
+                    try RawOps.apply(.unary(op), input: big.x, output: big.y, count: big.count, runtime: rt)
+                }
+            }
+        }
+    }
+
+    // the memory roofline next to them: a streaming copy
+    for w in workerCounts {
+        Benchmark("copy 16777216 w\(w)") { b in
+            let rt = runtime(w)
+            let plan = rt.plan(units: big.count, bytesPerUnit: 4, nsPerUnit: 1)
+            let xs = SendablePointer(big.x), ys = SendablePointer(big.y)
+            for _ in b.scaledIterations {
+                rt.run(plan) { ctx in
+                    KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, 1)
+                }
+            }
+        }
+    }
+
+    // fused vs unfused chains
+    let chains: [(String, Pipeline)] = [
+        ("chain4", Pipeline { ReLU(); Sigmoid(); Tanh(); GELU() }),
+        ("chain_cheap", Pipeline { Affine(scale: 0.5); Affine(bias: 0.25); ReLU(); Clamp(lower: -1, upper: 1) }),
+    ]
+    for (name, p) in chains {
+        for w in Array(Set([1, cores])).sorted() {
+            for fused in [true, false] {
+                Benchmark("\(name) \(fused ? "fused" : "unfused") 16777216 w\(w)") { b in
+                    let rt = runtime(w)
+                    for _ in b.scaledIterations {
+                        try RawOps.run(p, input: big.x, output: big.y, shape: [big.count], fused: fused, runtime: rt)
+                    }
+                }
+            }
+        }
+    }
+
+    // softmax shapes, last dim and dim 0
+    let shapes: [[Int]] = [[4096, 4096], [65536, 256], [256, 65536], [8, 1 << 21]]
+    for shape in shapes {
+        let buf = Buffers(shape: shape)
+        for w in Array(Set([1, cores])).sorted() {
+            for dim in shape == [4096, 4096] ? [-1, 0] : [-1] {
+                Benchmark("softmax \(shape[0])x\(shape[1]) dim\(dim) w\(w)") { b in
+                    let rt = runtime(w)
+                    for _ in b.scaledIterations {
+                        try RawOps.softmax(input: buf.x, output: buf.y, shape: shape, dim: dim, runtime: rt)
+                    }
+                }
+            }
+        }
+    }
+
+    // grain: the runtime (inline below the break-even) vs forced 1 worker vs forced all workers
+    for log2n in stride(from: 12, through: 24, by: 2) {
+        let n = 1 << log2n
+        let buf = Buffers(shape: [n])
+        let modes: [(String, Runtime)] = [
+            ("auto", runtime(cores)),
+            ("1worker", runtime(1)),
+            ("allworkers", try! Runtime(threads: cores, parallelThresholdNs: 0)),
+        ]
+        for (mode, rt) in modes {
+            Benchmark("grain sigmoid \(n) \(mode)", configuration: .init(timeUnits: .nanoseconds, maxIterations: 2000)) { b in
+                for _ in b.scaledIterations {
+                    try RawOps.apply(.unary(.sigmoid), input: buf.x, output: buf.y, count: n, runtime: rt)
+                }
+            }
+        }
+    }
+
+    // NUMA path on a 1-node machine: the same plan through an injected 1-node topology file
+    // (pinning on) vs the detected one (pinning off): must not be slower
+    let oneNode = Topology(nodes: [.init(id: 0, cpus: Array(0..<cores))], source: .file, origin: "1 node")
+    for (label, rt) in [("detected", runtime(cores)),
+                        ("injected-pinned", try! Runtime(threads: cores, topology: oneNode, pinWorkers: true))] {
+        Benchmark("numa sigmoid 16777216 \(label)") { b in
+            for _ in b.scaledIterations {
+                try RawOps.apply(.unary(.sigmoid), input: big.x, output: big.y, count: big.count, runtime: rt)
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * tessera.h — Tessera's C ABI.  This header is the contract.
+ *
+ * Link with libTesseraC (swift build -c release --product TesseraC).
+ *
+ * Conventions
+ *  - Every function returns a tessera_status; TESSERA_OK is 0.  On any other status,
+ *    tessera_last_error() returns a message for the calling thread (valid until that
+ *    thread's next Tessera call), and nothing was written to any output buffer.
+ *  - Buffers are caller-owned, contiguous, row-major float32.  `output` may be exactly
+ *    `input` (in place); any other overlap is TESSERA_ERROR_OVERLAP.
+ *  - A NULL runtime means the shared default runtime (TESSERA_THREADS, TESSERA_TOPOLOGY).
+ *  - Calls are thread-safe: one runtime may be used from many threads at once.  A handle
+ *    must not be destroyed while another thread is using it; using a destroyed handle is
+ *    detected and returns TESSERA_ERROR_INVALID_HANDLE.
+ *  - No function aborts the process on bad input.
+ */
+#ifndef TESSERA_H
+#define TESSERA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TESSERA_OK = 0,
+  TESSERA_ERROR_NULL_POINTER = 1,     /* a required pointer is NULL */
+  TESSERA_ERROR_INVALID_ARGUMENT = 2, /* a size, count or option out of range */
+  TESSERA_ERROR_DIM_OUT_OF_RANGE = 3, /* softmax dim outside -rank..rank-1 */
+  TESSERA_ERROR_OVERLAP = 4,          /* input and output overlap but are not identical */
+  TESSERA_ERROR_INVALID_HANDLE = 5,   /* a destroyed or unknown runtime/pipeline handle */
+  TESSERA_ERROR_INTERNAL = 6
+} tessera_status;
+
+typedef enum {
+  TESSERA_RELU = 0,
+  TESSERA_SIGMOID = 1,
+  TESSERA_TANH = 2,
+  TESSERA_GELU = 3,      /* exact: x * Phi(x) */
+  TESSERA_GELU_TANH = 4  /* PyTorch's approximate='tanh' */
+} tessera_activation;
+
+typedef struct tessera_runtime tessera_runtime;
+typedef struct tessera_pipeline tessera_pipeline;
+
+/* Message for the last failed call on this thread ("" if none). */
+const char *tessera_last_error(void);
+/* Library version, e.g. "0.1.0". */
+const char *tessera_version(void);
+
+/* threads: 0 = default (TESSERA_THREADS or the cores); tile_bytes: 0 = default;
+ * topology_json_path: NULL = this machine's topology. */
+tessera_status tessera_runtime_create(int threads, size_t tile_bytes, const char *topology_json_path,
+                                      tessera_runtime **out);
+tessera_status tessera_runtime_destroy(tessera_runtime *runtime);
+
+/* output[i] = op(input[i]) for i < count. */
+tessera_status tessera_activation_run(tessera_runtime *runtime, tessera_activation op, const float *input,
+                                      float *output, size_t count);
+tessera_status tessera_relu(tessera_runtime *runtime, const float *input, float *output, size_t count);
+tessera_status tessera_sigmoid(tessera_runtime *runtime, const float *input, float *output, size_t count);
+tessera_status tessera_tanh(tessera_runtime *runtime, const float *input, float *output, size_t count);
+tessera_status tessera_gelu(tessera_runtime *runtime, const float *input, float *output, size_t count);
+tessera_status tessera_gelu_tanh(tessera_runtime *runtime, const float *input, float *output, size_t count);
+
+/* Softmax / log-softmax of a tensor of `shape[0..<rank]` along `dim` (negative counts from the end). */
+tessera_status tessera_softmax(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape,
+                               int rank, int dim);
+tessera_status tessera_log_softmax(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape,
+                                   int rank, int dim);
+
+/* Pipelines: build once, run many times.  Adjacent element-wise steps fuse into one sweep;
+ * a run of them before a softmax is folded into its first pass. */
+tessera_status tessera_pipeline_create(tessera_pipeline **out);
+tessera_status tessera_pipeline_destroy(tessera_pipeline *pipeline);
+tessera_status tessera_pipeline_add_activation(tessera_pipeline *pipeline, tessera_activation op);
+tessera_status tessera_pipeline_add_affine(tessera_pipeline *pipeline, float scale, float bias);
+tessera_status tessera_pipeline_add_clamp(tessera_pipeline *pipeline, float lower, float upper);
+tessera_status tessera_pipeline_add_softmax(tessera_pipeline *pipeline, int dim, int log);
+tessera_status tessera_pipeline_run(tessera_runtime *runtime, const tessera_pipeline *pipeline, const float *input,
+                                    float *output, const int64_t *shape, int rank);
+/* The fused program as text; valid until the calling thread's next Tessera call. */
+const char *tessera_pipeline_explain(const tessera_pipeline *pipeline);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,265 @@
+// The implementation of include/tessera.h (Sources/CTesseraABI/include/tessera.h).
+// Every entry point validates its arguments, catches every Swift error, and turns it into a
+// status code plus a per-thread message; nothing traps on bad input.
+import CTesseraABI
+import Foundation
+import Synchronization
+import Tessera
+
+final class RuntimeBox {
+    let runtime: Runtime
+    init(_ r: Runtime) { runtime = r }
+}
+
+final class PipelineBox {
+    let nodes = Mutex<[PipelineNode]>([])
+}
+
+/// Live handles.  A destroyed or forged handle is not in the set and is rejected.
+private let liveHandles = Mutex<Set<UInt>>([])
+
+private func register(_ obj: AnyObject) -> UnsafeMutableRawPointer {
+    let p = Unmanaged.passRetained(obj).toOpaque()
+    liveHandles.withLock { _ = $0.insert(UInt(bitPattern: p)) }
+    return p
+}
+
+private func lookup<T: AnyObject>(_ p: UnsafeRawPointer?, as: T.Type) throws -> T? {
+    guard let p else { return nil }
+    let ok = liveHandles.withLock { $0.contains(UInt(bitPattern: p)) }
+    guard ok, let obj = Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T else {
+        throw ABIError(status: TESSERA_ERROR_INVALID_HANDLE, message: "\(T.self == RuntimeBox.self ? "runtime" : "pipeline") handle \(p) is not live (destroyed or never created)")
+    }
+    return obj
+}
+
+private func unregister(_ p: UnsafeMutableRawPointer?, kind: String) throws {
+    guard let p else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "\(kind) handle is NULL") }
+    let removed = liveHandles.withLock { $0.remove(UInt(bitPattern: p)) != nil }
+    guard removed else { throw ABIError(status: TESSERA_ERROR_INVALID_HANDLE, message: "\(kind) handle \(p) is not live (destroyed twice?)") }
+    Unmanaged<AnyObject>.fromOpaque(p).release()
+}
+
+struct ABIError: Error {
+    var status: tessera_status
+    var message: String
+}
+
+/// Runs `body`, mapping errors to statuses and messages.
+private func guarded(_ body: () throws -> Void) -> tessera_status {
+    do {
+        try body()
+        tessera_internal_set_error("")
+        return TESSERA_OK
+    } catch let e as ABIError {
+        tessera_internal_set_error(e.message)
+        return e.status
+    } catch let e as TesseraError {
+        tessera_internal_set_error(e.description)
+        switch e {
+        case .dimOutOfRange: return TESSERA_ERROR_DIM_OUT_OF_RANGE
+        case .overlappingBuffers: return TESSERA_ERROR_OVERLAP
+        case .nullPointer: return TESSERA_ERROR_NULL_POINTER
+        default: return TESSERA_ERROR_INVALID_ARGUMENT
+        }
+    } catch let e as RuntimeError {
+        tessera_internal_set_error(e.description)
+        return TESSERA_ERROR_INVALID_ARGUMENT
+    } catch let e as TopologyFileError {
+        tessera_internal_set_error(e.description)
+        return TESSERA_ERROR_INVALID_ARGUMENT
+    } catch {
+        tessera_internal_set_error("\(error)")
+        return TESSERA_ERROR_INTERNAL
+    }
+}
+
+private func runtime(_ h: OpaquePointer?) throws -> Runtime {
+    try lookup(UnsafeRawPointer(h), as: RuntimeBox.self)?.runtime ?? Runtime.default
+}
+
+private func shapeArray(_ shape: UnsafePointer<Int64>?, _ rank: Int32) throws -> [Int] {
+    guard rank >= 0 else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "rank must be >= 0, got \(rank)") }
+    if rank == 0 { return [] }
+    guard let shape else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "shape is NULL for rank \(rank)") }
+    let dims = (0..<Int(rank)).map { Int(shape[$0]) }
+    if let bad = dims.first(where: { $0 < 0 }) {
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "shape \(dims) has a negative extent \(bad)")
+    }
+    var n = 1
+    for d in dims {
+        let (p, o) = n.multipliedReportingOverflow(by: d)
+        guard !o, p <= Int.max / 4 else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "shape \(dims) is too large") }
+        n = p
+    }
+    return dims
+}
+
+private func activation(_ op: tessera_activation) throws -> UnaryOp {
+    switch op {
+    case TESSERA_RELU: return .relu
+    case TESSERA_SIGMOID: return .sigmoid
+    case TESSERA_TANH: return .tanh
+    case TESSERA_GELU: return .gelu
+    case TESSERA_GELU_TANH: return .geluTanh
+    default: throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "unknown activation \(op.rawValue)")
+    }
+}
+
+private func countOf(_ count: Int) throws -> Int {
+    guard count >= 0, count <= Int.max / 4 else {
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "count \(UInt(bitPattern: count)) is too large (a negative value passed as size_t?)")
+    }
+    return count
+}
+
+@_cdecl("tessera_runtime_create")
+public func tessera_runtime_create(_ threads: Int32, _ tileBytes: Int, _ topologyPath: UnsafePointer<CChar>?,
+                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tessera_status {
+    guarded {
+        guard let out else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "out is NULL") }
+        guard threads >= 0 else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "threads must be >= 0 (0 = default), got \(threads)") }
+        let topo = try topologyPath.map { try Topology.load(path: String(cString: $0)) }
+        let rt = try Runtime(threads: threads == 0 ? nil : Int(threads), tileBytes: tileBytes == 0 ? nil : tileBytes, topology: topo)
+        out.pointee = OpaquePointer(register(RuntimeBox(rt)))
+    }
+}
+
+@_cdecl("tessera_runtime_destroy")
+public func tessera_runtime_destroy(_ h: OpaquePointer?) -> tessera_status {
+    guarded {
+        _ = try lookup(UnsafeRawPointer(h), as: RuntimeBox.self)
+        try unregister(UnsafeMutableRawPointer(h), kind: "runtime")
+    }
+}
+
+@_cdecl("tessera_activation_run")
+public func tessera_activation_run(_ h: OpaquePointer?, _ op: tessera_activation, _ x: UnsafePointer<Float>?,
+                                   _ y: UnsafeMutablePointer<Float>?, _ count: Int) -> tessera_status {
+    guarded {
+        let unary = try activation(op)
+        try RawOps.apply(.unary(unary), input: x, output: y, count: try countOf(count), runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_relu")
+public func tessera_relu(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
+    tessera_activation_run(h, TESSERA_RELU, x, y, n)
+}
+@_cdecl("tessera_sigmoid")
+public func tessera_sigmoid(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
+    tessera_activation_run(h, TESSERA_SIGMOID, x, y, n)
+}
+@_cdecl("tessera_tanh")
+public func tessera_tanh(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
+    tessera_activation_run(h, TESSERA_TANH, x, y, n)
+}
+@_cdecl("tessera_gelu")
+public func tessera_gelu(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
+    tessera_activation_run(h, TESSERA_GELU, x, y, n)
+}
+@_cdecl("tessera_gelu_tanh")
+public func tessera_gelu_tanh(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
+    tessera_activation_run(h, TESSERA_GELU_TANH, x, y, n)
+}
+
+private func softmaxABI(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
+                        _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ dim: Int32, log: Bool) -> tessera_status {
+    guarded {
+        let s = try shapeArray(shape, rank)
+        try RawOps.softmax(input: x, output: y, shape: s, dim: Int(dim), log: log, runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_softmax")
+public func tessera_softmax(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
+                            _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ dim: Int32) -> tessera_status {
+    softmaxABI(h, x, y, shape, rank, dim, log: false)
+}
+
+@_cdecl("tessera_log_softmax")
+public func tessera_log_softmax(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
+                                _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ dim: Int32) -> tessera_status {
+    softmaxABI(h, x, y, shape, rank, dim, log: true)
+}
+
+@_cdecl("tessera_pipeline_create")
+public func tessera_pipeline_create(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> tessera_status {
+    guarded {
+        guard let out else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "out is NULL") }
+        out.pointee = OpaquePointer(register(PipelineBox()))
+    }
+}
+
+@_cdecl("tessera_pipeline_destroy")
+public func tessera_pipeline_destroy(_ h: OpaquePointer?) -> tessera_status {
+    guarded {
+        _ = try lookup(UnsafeRawPointer(h), as: PipelineBox.self)
+        try unregister(UnsafeMutableRawPointer(h), kind: "pipeline")
+    }
+}
+
+private func pipelineBox(_ h: OpaquePointer?) throws -> PipelineBox {
+    guard let box = try lookup(UnsafeRawPointer(h), as: PipelineBox.self) else {
+        throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "pipeline handle is NULL")
+    }
+    return box
+}
+
+private func add(_ h: OpaquePointer?, _ node: () throws -> PipelineNode) -> tessera_status {
+    guarded {
+        let box = try pipelineBox(h)
+        let n = try node()
+        box.nodes.withLock { $0.append(n) }
+    }
+}
+
+@_cdecl("tessera_pipeline_add_activation")
+public func tessera_pipeline_add_activation(_ h: OpaquePointer?, _ op: tessera_activation) -> tessera_status {
+    add(h) { .step(.unary(try activation(op))) }
+}
+
+@_cdecl("tessera_pipeline_add_affine")
+public func tessera_pipeline_add_affine(_ h: OpaquePointer?, _ scale: Float, _ bias: Float) -> tessera_status {
+    add(h) { .step(.affine(scale: scale, bias: bias)) }
+}
+
+@_cdecl("tessera_pipeline_add_clamp")
+public func tessera_pipeline_add_clamp(_ h: OpaquePointer?, _ lower: Float, _ upper: Float) -> tessera_status {
+    add(h) {
+        guard !(lower > upper) else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "clamp lower \(lower) > upper \(upper)") }
+        return .step(.clamp(lower: lower, upper: upper))
+    }
+}
+
+@_cdecl("tessera_pipeline_add_softmax")
+public func tessera_pipeline_add_softmax(_ h: OpaquePointer?, _ dim: Int32, _ log: Int32) -> tessera_status {
+    add(h) { .softmax(dim: Int(dim), log: log != 0) }
+}
+
+@_cdecl("tessera_pipeline_run")
+public func tessera_pipeline_run(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x: UnsafePointer<Float>?,
+                                 _ y: UnsafeMutablePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32) -> tessera_status {
+    guarded {
+        let box = try pipelineBox(h)
+        let s = try shapeArray(shape, rank)
+        let nodes = box.nodes.withLock { $0 }
+        try RawOps.run(Pipeline(nodes: nodes), input: x, output: y, shape: s, runtime: try runtime(rt))
+    }
+}
+
+@_cdecl("tessera_pipeline_explain")
+public func tessera_pipeline_explain(_ h: OpaquePointer?) -> UnsafePointer<CChar>? {
+    do {
+        let box = try pipelineBox(h)
+        let text = Pipeline(nodes: box.nodes.withLock { $0 }).explain()
+        tessera_internal_set_error("")
+        return tessera_internal_set_text(text)
+    } catch let e as ABIError {
+        tessera_internal_set_error(e.message)
+        return tessera_internal_set_text("")
+    } catch {
+        tessera_internal_set_error("\(error)")
+        return tessera_internal_set_text("")
+    }
+}

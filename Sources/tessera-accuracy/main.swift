@@ -1,0 +1,79 @@
+// Exhaustive accuracy check: every one of the 2^32 float32 inputs through the kernels,
+// against the float64 references.  Release mode only (minutes):
+//   swift run -c release tessera-accuracy [--isa avx2] [ops...]
+import Dispatch
+import Foundation
+import Synchronization
+import Tessera
+import _TesseraTestSupport
+
+struct Stats {
+    var maxULP = 0.0, maxULPInput: Float = 0
+    var maxAbsTiny = 0.0          // where |ref| < 1e-5
+    var beyondBound = 0           // neither within 4 ULP nor (tiny and within 1e-7)
+    var nanMismatch = 0
+    var firstBad: Float?
+
+    mutating func merge(_ o: Stats) {
+        if o.maxULP > maxULP { maxULP = o.maxULP; maxULPInput = o.maxULPInput }
+        maxAbsTiny = max(maxAbsTiny, o.maxAbsTiny)
+        beyondBound += o.beyondBound
+        nanMismatch += o.nanMismatch
+        if firstBad == nil { firstBad = o.firstBad }
+    }
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var isa = ISA.best
+if let i = args.firstIndex(of: "--isa"), i + 1 < args.count {
+    guard let v = ISA.allCases.first(where: { $0.description == args[i + 1] }), v.isSupported else {
+        FileHandle.standardError.write(Data("unknown or unsupported ISA \(args[i + 1])\n".utf8))
+        exit(2)
+    }
+    isa = v
+    args.removeSubrange(i...i + 1)
+}
+let ops: [UnaryOp] = args.isEmpty ? [.sigmoid, .tanh, .gelu, .geluTanh] : args.compactMap(UnaryOp.init(rawValue:))
+let table = KernelTable(isa: isa)!
+let chunk = 1 << 20
+let chunks = (1 << 32) / chunk
+print("exhaustive check, kernels \(isa), \(ops.map(\.rawValue).joined(separator: ", ")): all 2^32 float32 inputs")
+print("bound: 4 ULP of the float64 reference rounded to float32, or 1e-7 absolute where |reference| < 1e-5")
+for op in ops {
+    let start = Date()
+    let results = Mutex<Stats>(Stats())
+    let next = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: ProcessInfo.processInfo.activeProcessorCount) { _ in
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
+        defer { x.deallocate(); y.deallocate() }
+        var local = Stats()
+        while true {
+            let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if c >= chunks { break }
+            for i in 0..<chunk { x[i] = Float(bitPattern: UInt32(c * chunk + i)) }
+            op.kernel(in: table)(x, y, chunk, 0)
+            for i in 0..<chunk {
+                let ref = Reference.unary(op, Double(x[i]))
+                let got = y[i]
+                if ref.isNaN || got.isNaN {
+                    if ref.isNaN != got.isNaN { local.nanMismatch += 1; local.beyondBound += 1; if local.firstBad == nil { local.firstBad = x[i] } }
+                    continue
+                }
+                if abs(ref) < 1e-5 {
+                    let e = abs(Double(got) - ref)
+                    local.maxAbsTiny = max(local.maxAbsTiny, e)
+                    if e <= 1e-7 { continue }
+                }
+                let u = ULP.error(got, ref)
+                if u > local.maxULP { local.maxULP = u; local.maxULPInput = x[i] }
+                if u > 4 { local.beyondBound += 1; if local.firstBad == nil { local.firstBad = x[i] } }
+            }
+        }
+        results.withLock { $0.merge(local) }
+    }
+    let s = results.withLock { $0 }
+    print(String(format: "%-10@ max %.2f ULP (at x = %@), max abs error %.2e where |ref| < 1e-5, %d inputs beyond the bound, %d NaN mismatches  [%.0f s]",
+                 op.rawValue, s.maxULP, "\(s.maxULPInput)", s.maxAbsTiny, s.beyondBound, s.nanMismatch, Date().timeIntervalSince(start)))
+    if let b = s.firstBad { print("  first input beyond the bound: \(b) (bits 0x\(String(b.bitPattern, radix: 16)))") }
+}
