@@ -23,7 +23,8 @@ enum Engine {
 
     /// y = steps(x) over `count` elements; x == y allowed.
     static func elementwise(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                            count: Int, runtime: Runtime, table: KernelTable = .best) {
+                            count: Int, runtime: Runtime, execution: FusedExecution = .hybrid,
+                            table: KernelTable = .best) {
         guard count > 0 else { return }
         if steps.isEmpty {
             if UnsafePointer(y) != x { y.update(from: x, count: count) }
@@ -32,7 +33,6 @@ enum Engine {
         let plan = elementwisePlan(steps, count: count, runtime: runtime)
         let nt = streaming(outputBytes: count * 4)
         let xs = SendablePointer(x), ys = SendablePointer(y)
-        let block = blockElements
         if steps.count == 1 {
             let step = steps[0]
             runtime.run(plan) { ctx in
@@ -40,35 +40,42 @@ enum Engine {
             }
             return
         }
-        runtime.run(plan, scratchBytes: block * 4) { ctx in
-            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-            applyBlocked(steps, table, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
-                         count: ctx.range.count, scratch: s, streaming: nt)
+        let segments = execution.segments(steps)
+        let flat = segments.flatMap { $0 }.map(\.cStep)
+        let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        flat.withUnsafeBufferPointer { fb in
+            let cs = SendablePointer(fb.baseAddress!)
+            if segments.count == 1 {
+                // one pass: every step applied to each vector in registers
+                runtime.run(plan) { ctx in
+                    table.kernels.chain(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count,
+                                        cs.base, Int32(flat.count), nt ? 1 : 0)
+                }
+                return
+            }
+            runtime.run(plan, scratchBytes: blockElements * 4) { ctx in
+                let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                let k = table.kernels
+                let x0 = xs[ctx.range.lowerBound], y0 = ys[ctx.range.lowerBound]
+                let last = bounds.count - 2
+                var i = 0
+                let n = ctx.range.count
+                // op by op (segment by segment) over L1-sized blocks: x -> scratch -> ... -> y
+                while i < n {
+                    let m = min(blockElements, n - i)
+                    for g in 0...last {
+                        let src = g == 0 ? UnsafePointer(x0 + i) : UnsafePointer(s)
+                        let dst = g == last ? y0 + i : s
+                        k.chain(src, dst, m, cs[bounds[g]], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 1 : 0)
+                    }
+                    i += m
+                }
+            }
         }
     }
 
     static func elementwisePlan(_ steps: [ElementwiseStep], count: Int, runtime: Runtime) -> TilePlan {
         runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: steps.reduce(0) { $0 + $1.nsPerElement })
-    }
-
-    /// Runs `steps` op by op over L1-sized blocks: x -> scratch -> ... -> y.
-    @inline(__always)
-    static func applyBlocked(_ steps: [ElementwiseStep], _ table: KernelTable, x: UnsafePointer<Float>,
-                             y: UnsafeMutablePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>,
-                             streaming: Bool) {
-        let k = steps.count
-        var i = 0
-        while i < count {
-            let n = min(blockElements, count - i)
-            steps[0].apply(table, x + i, scratch, n, streaming: false)
-            var j = 1
-            while j < k - 1 {
-                steps[j].apply(table, scratch, scratch, n, streaming: false)
-                j += 1
-            }
-            steps[k - 1].apply(table, scratch, y + i, n, streaming: streaming)
-            i += n
-        }
     }
 
     // MARK: softmax
@@ -253,7 +260,10 @@ enum Engine {
             return "reshape to \(s): no memory touched\n"
         case .elementwise(let steps):
             let plan = elementwisePlan(steps, count: count, runtime: runtime)
-            let how = steps.count == 1 ? "one kernel per tile" : "op by op over \(blockElements)-element L1 blocks per tile"
+            let segs = FusedExecution.hybrid.segments(steps)
+            let how = steps.count == 1 ? "one kernel per tile"
+                : segs.count == 1 ? "all steps per vector in registers, one pass per tile"
+                : "\(segs.map { "[\($0.map(\.description).joined(separator: ", "))]" }.joined(separator: " then ")) over \(blockElements)-element L1 blocks per tile"
             return "elementwise: \(how), \(streaming(outputBytes: count * 4) ? "streaming" : "regular") stores\n" + plan.description
         case .softmax(let pro, let dim, let log):
             let dims = shape.isEmpty ? [1] : shape
@@ -280,5 +290,36 @@ enum Engine {
                            y: UnsafeMutablePointer<Float>, count: Int) {
         steps[0].apply(table, x, y, count, streaming: false)
         for s in steps.dropFirst() { s.apply(table, y, y, count, streaming: false) }
+    }
+}
+
+/// How a fused group of element-wise steps is executed (all give the same bits).
+public enum FusedExecution: String, Sendable, CaseIterable {
+    /// cheap steps (affine, clamp, relu) composed in registers with their neighbour; each
+    /// costly (exp/erf) step its own pass over an L1-sized block.  The default.
+    case hybrid
+    /// every step its own pass over an L1-sized block (numexpr's way)
+    case opByOp = "op-by-op"
+    /// the whole chain applied to each vector in registers, one pass
+    case registers
+
+    /// The passes: each inner array is applied in registers in one pass over a block.
+    func segments(_ steps: [ElementwiseStep]) -> [[ElementwiseStep]] {
+        switch self {
+        case .opByOp: return steps.map { [$0] }
+        case .registers: return [steps]
+        case .hybrid:
+            var out: [[ElementwiseStep]] = [[]]
+            var hasCostly = false
+            for s in steps {
+                if !s.isCheap && hasCostly {
+                    out.append([])
+                    hasCostly = false
+                }
+                out[out.count - 1].append(s)
+                if !s.isCheap { hasCostly = true }
+            }
+            return out
+        }
     }
 }

@@ -33,7 +33,8 @@ extension Pipeline {
 
     /// Runs the pipeline.  `fused: false` runs one sweep per node (the reference fusion must
     /// match bit for bit).  Shapes and dims are checked for every stage before any runs.
-    public func run(_ x: Tensor, runtime: Runtime = .default, fused: Bool = true) throws -> PipelineResult {
+    public func run(_ x: Tensor, runtime: Runtime = .default, fused: Bool = true,
+                    execution: FusedExecution = .hybrid) throws -> PipelineResult {
         let program = compile(fused: fused)
         try program.validate(inputShape: x.shape)
         var outputs: [String: Tensor] = [:]
@@ -48,7 +49,7 @@ extension Pipeline {
                 var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count)
                 let src = cur
                 dst.withStoragePointers(src) { x, y in
-                    Engine.elementwise(steps, x: x, y: y, count: src.count, runtime: runtime)
+                    Engine.elementwise(steps, x: x, y: y, count: src.count, runtime: runtime, execution: execution)
                 }
                 cur = dst
                 owned = true

@@ -25,7 +25,8 @@ public enum RawOps {
     /// Runs a pipeline: the first stage reads `input`, every later one works in place on
     /// `output`.  Requested intermediate outputs need the `Tensor` API (they need storage).
     public static func run(_ pipeline: Pipeline, input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?,
-                           shape: [Int], fused: Bool = true, runtime: Runtime = .default) throws {
+                           shape: [Int], fused: Bool = true, execution: FusedExecution = .hybrid,
+                           runtime: Runtime = .default) throws {
         let count = try elementCount(shape)
         let program = pipeline.compile(fused: fused)
         guard program.outputs.isEmpty else {
@@ -42,7 +43,7 @@ public enum RawOps {
             case .reshape(let s):
                 shape = s
             case .elementwise(let steps):
-                Engine.elementwise(steps, x: x, y: y, count: count, runtime: runtime)
+                Engine.elementwise(steps, x: x, y: y, count: count, runtime: runtime, execution: execution)
                 x = UnsafePointer(y)
                 wrote = true
             case .softmax(let pro, let dim, let log):

@@ -82,3 +82,31 @@ public enum ElementwiseStep: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension ElementwiseStep {
+    /// Cheap steps (a few instructions) are composed in registers with their neighbours;
+    /// costly ones (exp/erf-based) get a pass of their own over an L1 block.
+    public var isCheap: Bool {
+        switch self {
+        case .unary(let op): op == .relu
+        case .affine, .clamp: true
+        }
+    }
+
+    /// The C description of the step for the register-composed `chain` kernel.
+    public var cStep: ts_step {
+        switch self {
+        case .unary(let op):
+            let kind: ts_step_kind = switch op {
+            case .relu: TS_STEP_RELU
+            case .sigmoid: TS_STEP_SIGMOID
+            case .tanh: TS_STEP_TANH
+            case .gelu: TS_STEP_GELU
+            case .geluTanh: TS_STEP_GELU_TANH
+            }
+            return ts_step(kind: Int32(kind.rawValue), a: 0, b: 0)
+        case .affine(let a, let b): return ts_step(kind: Int32(TS_STEP_AFFINE.rawValue), a: a, b: b)
+        case .clamp(let lo, let hi): return ts_step(kind: Int32(TS_STEP_CLAMP.rawValue), a: lo, b: hi)
+        }
+    }
+}

@@ -12,8 +12,12 @@ public struct ScaleTestConfiguration: Sendable {
     /// Resolves the raw option values into a run (throws ScaleTestError with clear messages).
     public static func resolve(
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
-        topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?
+        topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
+        execution: String = "hybrid"
     ) throws -> ScaleTestConfiguration {
+        guard let exec = FusedExecution(rawValue: execution) else {
+            throw ScaleTestError.invalidValue(option: "--execution", value: execution, expected: "hybrid, op-by-op or registers")
+        }
         guard let fmt = OutputFormat(rawValue: format) else {
             throw ScaleTestError.invalidValue(option: "--format", value: format, expected: "table, json or csv")
         }
@@ -71,7 +75,7 @@ public struct ScaleTestConfiguration: Sendable {
         }
         let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,
-                              scenarioName: scenario.name)
+                              scenarioName: scenario.name, execution: exec)
         return ScaleTestConfiguration(options: opts, format: fmt, outputDirectory: output, planOnly: plan)
     }
 
@@ -81,7 +85,7 @@ public struct ScaleTestConfiguration: Sendable {
         let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology)
         var s = options.topology.description + "kernels: \(ISA.best) (\(KernelTable.available.map { $0.isa.description }.joined(separator: ", ")) available)\n\n"
         for w in options.workloads {
-            let b = try Bench(workload: w)
+            let b = try Bench(workload: w, execution: options.execution)
             s += "== \(w.label), \(t) worker(s)\n"
             s += try b.pipeline.schedule(shape: w.shape, runtime: rt, fused: w.fused) + "\n"
         }

@@ -43,6 +43,8 @@ public struct Machine: Codable, Equatable, Sendable {
 public struct Report: Codable, Equatable, Sendable {
     public var schema_version: Int
     public var scenario: String
+    /// how fused chains ran: hybrid, op-by-op or registers
+    public var fused_execution: String
     public var machine: Machine
     public var results: [Record]
 }
@@ -54,9 +56,11 @@ public struct RunOptions: Sendable {
     public var topology: Topology
     public var tileBytes: Int?
     public var scenarioName: String
+    public var execution: FusedExecution
 
     public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
-                scenarioName: String) {
+                scenarioName: String, execution: FusedExecution = .hybrid) {
+        self.execution = execution
         self.workloads = workloads
         self.threadList = threadList
         self.repetitions = repetitions
@@ -92,7 +96,7 @@ public struct Runner {
         let total = options.workloads.count * options.threadList.count
         var done = 0
         for w in options.workloads {
-            let bench = try Bench(workload: w)
+            let bench = try Bench(workload: w, execution: options.execution)
             let floor = bench.computeFloor()
             var base: Double?
             for t in options.threadList {
@@ -119,7 +123,8 @@ public struct Runner {
             cores: cores, numa_nodes: options.topology.nodes.count, topology_source: options.topology.source.rawValue,
             copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, tessera_version: tesseraVersion,
             isa: ISA.best.description, cpu: Self.cpuModel())
-        return Report(schema_version: 1, scenario: options.scenarioName, machine: machine, results: results)
+        return Report(schema_version: 1, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
+                      machine: machine, results: results)
     }
 
     /// Streaming copy of 2^24 floats through the runtime: the memory roofline.
@@ -152,9 +157,11 @@ struct Bench {
     let x: AlignedStorage
     let y: AlignedStorage
     let pipeline: Pipeline
+    let execution: FusedExecution
 
-    init(workload: Workload) throws {
+    init(workload: Workload, execution: FusedExecution = .hybrid) throws {
         self.workload = workload
+        self.execution = execution
         let t = try Tensor(randomNormal: workload.shape, standardDeviation: 2, seed: 7)
         let xs = AlignedStorage(count: t.count), ys = AlignedStorage(count: t.count)
         t.withUnsafeBufferPointer { xs.pointer.update(from: $0.baseAddress!, count: t.count) }
@@ -169,7 +176,8 @@ struct Bench {
     }
 
     func call(_ runtime: Runtime, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: [Int]) {
-        try! RawOps.run(pipeline, input: input, output: output, shape: shape, fused: workload.fused, runtime: runtime)
+        try! RawOps.run(pipeline, input: input, output: output, shape: shape, fused: workload.fused, execution: execution,
+                        runtime: runtime)
     }
 
     func time(runtime: Runtime, repetitions: Int) -> [Double] {

@@ -74,7 +74,8 @@ public enum ULP {
 public enum EdgeValues {
     public static let specials: [Float] = [
         .nan, -.nan, .infinity, -.infinity, 0, -0, 1000, -1000, 1, -1, 0.5, -0.5,
-        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e-40, -1e-40, .leastNormalMagnitude, -.leastNormalMagnitude,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, Float(bitPattern: 0x0001_16C2), -Float(bitPattern: 0x0001_16C2),
+        .leastNormalMagnitude, -.leastNormalMagnitude,
         .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e-7, -1e-7, 1e-3, -1e-3,
         0.55, -0.55, 0.5499, -0.5501, 5.25, -5.25, 5.9, -5.9, 9, -9, 13.2, -13.2, 14, -14, 20, -20,
         87.3, -87.3, 88.8, -88.8, 89, -89, 100, -100, 104, -104, 1e10, -1e10, 1e30, -1e30,

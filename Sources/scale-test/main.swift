@@ -27,13 +27,16 @@ struct ScaleTest: ParsableCommand {
     @Option(help: "table, json or csv.") var format = "table"
     @Option(help: "Folder for scale-test.json, scale-test.svg (speedup chart) and scale-test.txt.") var output: String?
     @Flag(help: "The quick scenario: smaller sizes, fewer repetitions.") var quick = false
+    @Option(help: "How fused chains run: hybrid (default), op-by-op (each step over L1 blocks) or registers (whole chain per vector).")
+    var execution = "hybrid"
 
     func run() throws {
         let cfg: ScaleTestConfiguration
         do {
             cfg = try ScaleTestConfiguration.resolve(
                 threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
-                topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes)
+                topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes,
+                execution: execution)
         } catch let e as ScaleTestError {
             throw ValidationError(e.description)
         }

@@ -71,9 +71,11 @@ struct FusedExecutionTests {
         let edges = try Tensor(shape: [EdgeValues.specials.count, 2], scalars: EdgeValues.specials + EdgeValues.specials.reversed())
         let long = try Tensor(randomNormal: [2, 40_000], seed: 3)
         for x in [random, edges, long] {
-            let fused = try pipeline.run(x, runtime: rt).output
             let unfused = try pipeline.run(x, runtime: rt, fused: false).output
-            #expect(fused.scalars.map(\.bitPattern) == unfused.scalars.map(\.bitPattern), "\(pipeline)")
+            for execution in FusedExecution.allCases {
+                let fused = try pipeline.run(x, runtime: rt, execution: execution).output
+                #expect(fused.scalars.map(\.bitPattern) == unfused.scalars.map(\.bitPattern), "\(pipeline) \(execution)")
+            }
             // and the unfused run is the layers called one by one
             var manual = x
             for node in pipeline.nodes {

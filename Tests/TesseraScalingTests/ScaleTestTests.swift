@@ -71,7 +71,7 @@ struct ScaleTestTests {
         ]
         for (text, key) in cases {
             let path = NSTemporaryDirectory() + "tessera-scenario-\(UUID().uuidString).json"
-            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
             #expect(throws: ScaleTestError.self) { try Scenario.load(path: path) }
             let m = message { _ = try Scenario.load(path: path) }
             #expect(m.hasPrefix("\(path): key '\(key)': expected"), "\(m)")

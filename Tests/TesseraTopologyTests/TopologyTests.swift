@@ -7,7 +7,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
 func tempFile(_ text: String) -> String {
     let path = NSTemporaryDirectory() + "tessera-topo-\(UUID().uuidString).json"
-    FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     return path
 }
 

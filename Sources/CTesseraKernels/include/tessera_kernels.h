@@ -29,6 +29,18 @@ typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
 /// min(max(x, a), b) with NaN kept.
 typedef void (*ts_binary_param_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
 
+/// One step of a register-composed chain.
+typedef enum {
+  TS_STEP_RELU = 0, TS_STEP_SIGMOID, TS_STEP_TANH, TS_STEP_GELU, TS_STEP_GELU_TANH,
+  TS_STEP_AFFINE, /* x*a + b */
+  TS_STEP_CLAMP   /* min(max(x, a), b) */
+} ts_step_kind;
+
+typedef struct {
+  int32_t kind; /* ts_step_kind */
+  float a, b;
+} ts_step;
+
 typedef struct {
   const char *name;           ///< "avx512", "avx2", "sse2", "scalar"
   ts_unary_fn relu;
@@ -40,6 +52,9 @@ typedef struct {
   ts_binary_param_fn clamp;
   /// y[i] = x[i] (the bandwidth yardstick: one read, one write, streaming when `nt`)
   ts_unary_fn copy;
+  /// y = steps[k-1](...steps[0](x)) with every step applied to a vector while it is in
+  /// registers (one read, one write).  Same bits as running the steps one by one.
+  void (*chain)(const float *x, float *y, size_t n, const ts_step *steps, int k, int nt);
   /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
   float (*row_max)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
