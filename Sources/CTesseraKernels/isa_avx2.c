@@ -11,6 +11,7 @@
 
 #define TS_SUFFIX avx2
 #define TS_NAME "avx2"
+#define TS_HAS_FMA 1
 #define VLEN 8
 typedef __m256 vf;
 typedef __m256i vi;

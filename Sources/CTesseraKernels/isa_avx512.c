@@ -11,6 +11,7 @@
 
 #define TS_SUFFIX avx512
 #define TS_NAME "avx512"
+#define TS_HAS_FMA 1
 #define VLEN 16
 typedef __m512 vf;
 typedef __m512i vi;

@@ -8,6 +8,7 @@
 
 #define TS_SUFFIX scalar
 #define TS_NAME "scalar"
+#define TS_HAS_FMA 1
 #define VLEN 1
 typedef float vf;
 typedef int32_t vi;

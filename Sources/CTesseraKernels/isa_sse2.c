@@ -10,6 +10,7 @@
 
 #define TS_SUFFIX sse2
 #define TS_NAME "sse2"
+#define TS_HAS_FMA 0
 #define VLEN 4
 typedef __m128 vf;
 typedef __m128i vi;
