@@ -25,7 +25,7 @@ extension ElementwiseLayer {
     public func callAsFunction(_ x: Tensor, runtime: Runtime = .default) -> Tensor { apply(x, runtime) }
 
     private func apply(_ x: Tensor, _ runtime: Runtime) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, count: x.count)
+        let y = Tensor(uninitialized: x.shape, count: x.count, runtime: runtime)
         Engine.elementwise([step], x: x.storage.pointer, y: y.storage.pointer, count: x.count, runtime: runtime)
         return y
     }
@@ -120,7 +120,7 @@ public struct LogSoftmax: Layer {
 
 private func softmaxForward(_ x: Tensor, dim: Int, log: Bool, runtime: Runtime) throws -> Tensor {
     let d = try normalizedDim(dim, rank: x.rank)
-    let y = try Tensor(uninitializedShape: x.shape)
+    let y = Tensor(uninitialized: x.shape, count: x.count, runtime: runtime)
     Engine.softmax(x: x.storage.pointer, y: y.storage.pointer, shape: x.shape, dim: d, log: log, runtime: runtime)
     return y
 }

@@ -46,7 +46,7 @@ extension Pipeline {
             case .reshape(let s):
                 cur = try cur.reshaped(s)
             case .elementwise(let steps):
-                var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count)
+                var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count, runtime: runtime)
                 let src = cur
                 dst.withStoragePointers(src) { x, y in
                     Engine.elementwise(steps, x: x, y: y, count: src.count, runtime: runtime, execution: execution)
@@ -55,7 +55,7 @@ extension Pipeline {
                 owned = true
             case .softmax(let pro, let dim, let log):
                 let d = try normalizedDim(dim, rank: cur.rank)
-                var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count)
+                var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count, runtime: runtime)
                 let src = cur
                 dst.withStoragePointers(src) { x, y in
                     Engine.softmax(x: x, y: y, shape: src.shape, dim: d, log: log, prologue: pro, runtime: runtime)

@@ -51,18 +51,21 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Uninitialised tensor of a validated shape (internal: every element is written before it is read).
-    init(uninitialized shape: [Int], count: Int) {
+    /// Uninitialised tensor of a validated shape, its storage placed for `runtime`'s NUMA
+    /// nodes (internal: every element is written before it is read).
+    init(uninitialized shape: [Int], count: Int, runtime: Runtime) {
         self.shape = shape
-        storage = AlignedStorage(count: count)
+        storage = runtime.allocate(count: count)
     }
 
-    /// Uninitialised tensor (internal: every element is written before it is read).
-    init(uninitializedShape shape: [Int]) throws {
+    /// A tensor of zeros whose pages are placed on the NUMA nodes that `runtime`'s workers
+    /// will process them on (first touch by each node's workers; mbind with libnuma).
+    public init(zeros shape: [Int], placedFor runtime: Runtime) throws {
         let n = try elementCount(shape)
         self.shape = shape
-        storage = AlignedStorage(count: n)
+        storage = runtime.allocate(count: n, zeroed: true)
     }
+
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
