@@ -94,27 +94,37 @@ extension Runtime {
         let counters = plan.shares.map { _ in Counter() }
         let helpOrders = plan.shares.indices.map { topology.helpOrder(from: $0) }
         let pin = pinWorkers
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let home = plan.share(ofWorker: w)
-            let mine = scratch.map { UnsafeMutableRawPointer($0[w * scratchStride]) }
-            var saved: UnsafeMutableRawPointer?
-            if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
-            defer {
-                if let saved {
-                    ts_restore_current_thread(saved)
-                    saved.deallocate()
+        withoutActuallyEscaping(body) { body in
+            let work: @Sendable (Int) -> Void = { w in
+                let home = plan.share(ofWorker: w)
+                let mine = scratch.map { UnsafeMutableRawPointer($0[w * scratchStride]) }
+                var saved: UnsafeMutableRawPointer?
+                if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
+                defer {
+                    if let saved {
+                        ts_restore_current_thread(saved)
+                        saved.deallocate()
+                    }
+                }
+                for s in helpOrders[home] where s < plan.shares.count {
+                    let share = plan.shares[s]
+                    let c = counters[s]
+                    while true {
+                        let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if t >= share.tiles.upperBound { break }
+                        trace?.record(tile: t, worker: w, node: home)
+                        body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                    }
                 }
             }
-            for s in helpOrders[home] where s < plan.shares.count {
-                let share = plan.shares[s]
-                let c = counters[s]
-                while true {
-                    let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if t >= share.tiles.upperBound { break }
-                    trace?.record(tile: t, worker: w, node: home)
-                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
-                }
+            if executor == .spinningPool {
+                // spinning threads beyond the cores would only steal cycles from each other: run
+                // at most one per core, each standing in for an evenly spaced worker (its node)
+                let n = min(workers, Runtime.activeCores)
+                let stride: @Sendable (Int) -> Void = { i in work(i * workers / n) }
+                if SpinningPool.shared.run(n, n == workers ? work : stride) { return }
             }
+            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
         }
     }
 

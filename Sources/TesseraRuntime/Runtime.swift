@@ -24,6 +24,10 @@ public enum ExecutorKind: String, Sendable, CaseIterable, Codable {
     case concurrentPerform
     /// Every tile on the calling thread (a reference for tests and the 1-worker baseline).
     case serial
+    /// Tessera's own persistent threads that spin ~100 µs after each call before sleeping:
+    /// no wake-up latency between back-to-back calls (see `SpinningPool`).  Falls back to
+    /// `concurrentPerform` when another call is using the pool.
+    case spinningPool
 }
 
 /// The scheduler's settings: how many workers, how big a tile, which topology.  A value

@@ -13,8 +13,11 @@ public struct ScaleTestConfiguration: Sendable {
     public static func resolve(
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
         topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
-        execution: String = "hybrid"
+        execution: String = "hybrid", executor: String = "concurrentPerform"
     ) throws -> ScaleTestConfiguration {
+        guard let exe = ExecutorKind(rawValue: executor), exe != .serial else {
+            throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform or spinningPool")
+        }
         guard let exec = FusedExecution(rawValue: execution) else {
             throw ScaleTestError.invalidValue(option: "--execution", value: execution, expected: "hybrid, op-by-op or registers")
         }
@@ -75,14 +78,14 @@ public struct ScaleTestConfiguration: Sendable {
         }
         let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,
-                              scenarioName: scenario.name, execution: exec)
+                              scenarioName: scenario.name, execution: exec, executor: exe)
         return ScaleTestConfiguration(options: opts, format: fmt, outputDirectory: output, planOnly: plan)
     }
 
     /// The printable plan of every workload at the largest worker count.
     public func planText() throws -> String {
         let t = options.threadList.max() ?? 1
-        let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology)
+        let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor)
         var s = options.topology.description + "kernels: \(ISA.best) (\(KernelTable.available.map { $0.isa.description }.joined(separator: ", ")) available)\n\n"
         for w in options.workloads {
             let b = try Bench(workload: w, execution: options.execution)

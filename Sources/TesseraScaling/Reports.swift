@@ -23,7 +23,7 @@ public enum Reports {
 
     public static func table(_ r: Report) -> String {
         let m = r.machine
-        var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa)\n"
+        var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa), executor: \(r.executor)\n"
         s += String(format: "memory copy (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
         let header = ["op", "shape", "workers", "median ms", "min-max ms", "ns/elem", "GB/s", "speedup", "effic.", "roofline"]
         var rows: [[String]] = []

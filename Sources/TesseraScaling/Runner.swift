@@ -45,6 +45,8 @@ public struct Report: Codable, Equatable, Sendable {
     public var scenario: String
     /// how fused chains ran: hybrid, op-by-op or registers
     public var fused_execution: String
+    /// what ran the tiles: concurrentPerform or spinningPool
+    public var executor: String
     public var machine: Machine
     public var results: [Record]
 }
@@ -57,10 +59,12 @@ public struct RunOptions: Sendable {
     public var tileBytes: Int?
     public var scenarioName: String
     public var execution: FusedExecution
+    public var executor: ExecutorKind
 
     public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
-                scenarioName: String, execution: FusedExecution = .hybrid) {
+                scenarioName: String, execution: FusedExecution = .hybrid, executor: ExecutorKind = .concurrentPerform) {
         self.execution = execution
+        self.executor = executor
         self.workloads = workloads
         self.threadList = threadList
         self.repetitions = repetitions
@@ -81,7 +85,7 @@ public struct Runner {
     }
 
     func runtime(threads: Int) throws -> Runtime {
-        try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology)
+        try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor)
     }
 
     public func run() throws -> Report {
@@ -124,6 +128,7 @@ public struct Runner {
             copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, tessera_version: tesseraVersion,
             isa: ISA.best.description, cpu: Self.cpuModel())
         return Report(schema_version: 1, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
+                      executor: options.executor.rawValue,
                       machine: machine, results: results)
     }
 

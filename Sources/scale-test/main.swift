@@ -29,6 +29,8 @@ struct ScaleTest: ParsableCommand {
     @Flag(help: "The quick scenario: smaller sizes, fewer repetitions.") var quick = false
     @Option(help: "How fused chains run: hybrid (default), op-by-op (each step over L1 blocks) or registers (whole chain per vector).")
     var execution = "hybrid"
+    @Option(help: "What runs the tiles: concurrentPerform (default) or spinningPool (persistent threads that spin ~100 µs between calls).")
+    var executor = "concurrentPerform"
 
     func run() throws {
         let cfg: ScaleTestConfiguration
@@ -36,7 +38,7 @@ struct ScaleTest: ParsableCommand {
             cfg = try ScaleTestConfiguration.resolve(
                 threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
                 topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes,
-                execution: execution)
+                execution: execution, executor: executor)
         } catch let e as ScaleTestError {
             throw ValidationError(e.description)
         }

@@ -124,6 +124,26 @@ struct RuntimeTests {
         #expect(sums.count == 24 && sums.allSatisfy { $0 == 0 })
     }
 
+    @Test(arguments: [1, 2, 3, 8, 32])
+    func spinningPoolRunsEveryTileOnceAndSurvivesConcurrentCallers(threads: Int) async throws {
+        let rt = try Runtime(threads: threads, tileBytes: 64, executor: .spinningPool, parallelThresholdNs: 0)
+        let results = await withTaskGroup(of: Bool.self) { g in
+            for k in 0..<8 {
+                g.addTask {
+                    let plan = rt.plan(units: 5000 + k, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 7)
+                    let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: plan.tileCount)
+                    counts.initialize(repeating: 0)
+                    defer { counts.deallocate() }
+                    let c = SendablePointer(counts.baseAddress!)
+                    for _ in 0..<20 { blockingRun(rt, plan) { ctx in c[ctx.tile].pointee += 1 } }
+                    return counts.allSatisfy { $0 == 20 }
+                }
+            }
+            return await g.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0 })
+    }
+
     @Test func scratchIsPrivatePerWorker() throws {
         let rt = try Runtime(threads: 4, tileBytes: 64, parallelThresholdNs: 0)
         let plan = rt.plan(units: 4000, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 10)

@@ -76,6 +76,9 @@ struct ActivationTests {
             for t in 1...32 {
                 for tile in [256, 4096, 65536] where t % 4 == 1 || tile == 4096 {
                     #expect(try layer.forward(x, runtime: parallelRuntime(threads: t, tileBytes: tile)) == ref, "\(name) t=\(t) tile=\(tile)")
+                    var pool = parallelRuntime(threads: t, tileBytes: tile)
+                    pool.executor = .spinningPool
+                    #expect(try layer.forward(x, runtime: pool) == ref, "\(name) t=\(t) tile=\(tile) spinning pool")
                 }
             }
         }

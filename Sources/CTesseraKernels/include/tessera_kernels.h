@@ -92,6 +92,12 @@ int ts_restore_current_thread(const void *saved);
 size_t ts_cpu_mask_size(void);
 /// The CPU the calling thread runs on now, or -1.
 int ts_current_cpu(void);
+/// A spin-wait hint (PAUSE on x86).
+static inline void ts_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 /// Bytes of the given cache level (1, 2, 3) per sysconf, 0 if unknown.
 long ts_cache_size(int level);
 
