@@ -1,7 +1,11 @@
 // swift-tools-version: 6.1
 // Tessera's benchmarks: a package of its own so embedders never inherit package-benchmark.
 //   cd Benchmarks && swift package benchmark
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its folder's name (the clone's, not "Tessera").
+let tessera = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "TesseraBenchmarks",
@@ -14,7 +18,7 @@ let package = Package(
         .executableTarget(
             name: "TesseraBenchmarks",
             dependencies: [
-                .product(name: "Tessera", package: "Tessera"),
+                .product(name: "Tessera", package: tessera),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/TesseraBenchmarks",

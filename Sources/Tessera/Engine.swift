@@ -154,6 +154,8 @@ enum Engine {
                         src = UnsafePointer(s)
                     }
                     let m = k.row_max(src, D)
+                    // fetch the next row while this one's exps are computed
+                    if r + 1 < rows { ts_prefetch(xs[(r + 1) * D], D * 4) }
                     if log {
                         let sum = k.exp_sum(src, D, m)
                         k.shift(src, out, D, Float(Double(m) + Foundation.log(sum)), ntFlag)
@@ -170,7 +172,8 @@ enum Engine {
             defer { partial.deallocate() }
             let ps = SendablePointer(partial)
             let scratchBytes = prologue.isEmpty ? 0 : chunk * 4
-            // pass 1: per-chunk max and sum of exp(x - chunk max)
+            // pass 1: per chunk, its max m and sum of exp(x - m); softmax also stores those
+            // exps in the output (computing each exp once), log_softmax stores nothing
             runtime.run(plan, scratchBytes: scratchBytes) { ctx in
                 let k = table.kernels
                 let t = ctx.tile
@@ -184,13 +187,14 @@ enum Engine {
                 }
                 let m = k.row_max(src, n)
                 // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
-                let sum = m == -.infinity ? k.exp_sum(src, n, 0) : k.exp_sum(src, n, m)
+                let shift = m == -.infinity ? 0 : m
+                let sum = log ? k.exp_sum(src, n, shift) : k.exp_store_sum(src, ys[r * D + lo], n, shift)
                 ps[2 * t].pointee = Double(m)
                 ps[2 * t + 1].pointee = sum
             }
             // combine in chunk order (fixed by the plan, not by who finished first)
-            let rowInfo = UnsafeMutablePointer<Float>.allocate(capacity: rows * 2)
-            defer { rowInfo.deallocate() }
+            let factors = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow)
+            defer { factors.deallocate() }
             for r in 0..<rows {
                 var M = -Double.infinity
                 for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
@@ -200,27 +204,32 @@ enum Engine {
                     S += m == -.infinity ? s : s * Foundation.exp(m - M)
                 }
                 if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
-                rowInfo[2 * r] = Float(M)
-                rowInfo[2 * r + 1] = log ? Float(M + Foundation.log(S)) : Float(1 / S)
+                for c in 0..<perRow {
+                    let m = partial[2 * (r * perRow + c)]
+                    // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
+                    // log_softmax: one offset per row, M + log S
+                    factors[r * perRow + c] = log ? Float(M + Foundation.log(S))
+                        : Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
+                }
             }
-            let info = SendablePointer(rowInfo)
+            let fs = SendablePointer(factors)
             // pass 2: normalise
-            runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+            runtime.run(plan, scratchBytes: log ? scratchBytes : 0) { ctx in
                 let k = table.kernels
                 let t = ctx.tile
                 let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
                 let lo = c * chunk, n = min(chunk, D - lo)
-                var src = UnsafePointer(xs[r * D + lo])
-                if !prologue.isEmpty {
-                    let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-                    applySteps(prologue, table, x: src, y: s, count: n)
-                    src = UnsafePointer(s)
-                }
                 let out = ys[r * D + lo]
                 if log {
-                    k.shift(src, out, n, info[2 * r + 1].pointee, ntFlag)
+                    var src = UnsafePointer(xs[r * D + lo])
+                    if !prologue.isEmpty {
+                        let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                        applySteps(prologue, table, x: src, y: s, count: n)
+                        src = UnsafePointer(s)
+                    }
+                    k.shift(src, out, n, fs[t].pointee, ntFlag)
                 } else {
-                    k.exp_scale(src, out, n, info[2 * r].pointee, info[2 * r + 1].pointee, ntFlag)
+                    k.scale(out, out, n, fs[t].pointee, ntFlag)
                 }
             }
         }
