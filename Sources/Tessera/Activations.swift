@@ -26,19 +26,19 @@ extension ElementwiseLayer {
 
     private func apply(_ x: Tensor, _ runtime: Runtime) -> Tensor {
         let y = Tensor(uninitialized: x.shape, count: x.count, runtime: runtime)
-        Engine.elementwise([step], x: x.storage.pointer, y: y.storage.pointer, count: x.count, runtime: runtime)
+        Engine.elementwise(step, x: x.storage.pointer, y: y.storage.pointer, count: x.count, runtime: runtime)
         return y
     }
 
     public func forward(_ x: Tensor, into output: inout Tensor, runtime: Runtime = .default) throws {
         guard output.shape == x.shape else { throw TesseraError.outputShapeMismatch(expected: x.shape, got: output.shape) }
         output.makeUnique()
-        Engine.elementwise([step], x: x.storage.pointer, y: output.storage.pointer, count: x.count, runtime: runtime)
+        Engine.elementwise(step, x: x.storage.pointer, y: output.storage.pointer, count: x.count, runtime: runtime)
     }
 
     public func forwardInPlace(_ x: inout Tensor, runtime: Runtime = .default) {
         x.makeUnique()
-        Engine.elementwise([step], x: x.storage.pointer, y: x.storage.pointer, count: x.count, runtime: runtime)
+        Engine.elementwise(step, x: x.storage.pointer, y: x.storage.pointer, count: x.count, runtime: runtime)
     }
 }
 

@@ -11,15 +11,26 @@ enum Engine {
     /// 4 KiB scratch -- both stay in L1 while every step runs over the block.
     static let blockElements = 1024
 
-    /// Last-level cache bytes: outputs larger than this use streaming stores.
-    static let llcBytes: Int = {
-        let l3 = Int(ts_cache_size(3))
-        return l3 > 0 ? l3 : 32 << 20
-    }()
-
-    static func streaming(outputBytes: Int) -> Bool { outputBytes >= llcBytes }
+    static func streaming(outputBytes: Int) -> Bool { outputBytes >= Runtime.lastLevelCacheBytes }
 
     // MARK: element-wise
+
+    /// y = step(x) over `count` elements; x == y allowed.  Small calls run the kernel
+    /// directly on the caller's thread: no plan, no allocation.
+    static func elementwise(_ step: ElementwiseStep, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            count: Int, runtime: Runtime, table: KernelTable = .best) {
+        guard count > 0 else { return }
+        let nt = streaming(outputBytes: count * 4)
+        if runtime.runsInline(units: count, nsPerUnit: step.nsPerElement) {
+            step.apply(table, x, y, count, streaming: nt)
+            return
+        }
+        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: step.nsPerElement)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        runtime.run(plan) { ctx in
+            step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
+        }
+    }
 
     /// y = steps(x) over `count` elements; x == y allowed.
     static func elementwise(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
@@ -30,47 +41,54 @@ enum Engine {
             if UnsafePointer(y) != x { y.update(from: x, count: count) }
             return
         }
-        let plan = elementwisePlan(steps, count: count, runtime: runtime)
-        let nt = streaming(outputBytes: count * 4)
-        let xs = SendablePointer(x), ys = SendablePointer(y)
         if steps.count == 1 {
-            let step = steps[0]
-            runtime.run(plan) { ctx in
-                step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
-            }
+            elementwise(steps[0], x: x, y: y, count: count, runtime: runtime, table: table)
             return
         }
+        let nt = streaming(outputBytes: count * 4)
         let segments = execution.segments(steps)
         let flat = segments.flatMap { $0 }.map(\.cStep)
         let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        let cost = steps.reduce(0) { $0 + $1.nsPerElement }
         flat.withUnsafeBufferPointer { fb in
             let cs = SendablePointer(fb.baseAddress!)
-            if segments.count == 1 {
-                // one pass: every step applied to each vector in registers
-                runtime.run(plan) { ctx in
-                    table.kernels.chain(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count,
-                                        cs.base, Int32(flat.count), nt ? 1 : 0)
+            if runtime.runsInline(units: count, nsPerUnit: cost) {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: blockElements) { s in
+                    runSegments(table, cs.base, bounds, x: x, y: y, count: count, scratch: s.baseAddress!, streaming: nt)
                 }
                 return
             }
-            runtime.run(plan, scratchBytes: blockElements * 4) { ctx in
-                let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-                let k = table.kernels
-                let x0 = xs[ctx.range.lowerBound], y0 = ys[ctx.range.lowerBound]
-                let last = bounds.count - 2
-                var i = 0
-                let n = ctx.range.count
-                // op by op (segment by segment) over L1-sized blocks: x -> scratch -> ... -> y
-                while i < n {
-                    let m = min(blockElements, n - i)
-                    for g in 0...last {
-                        let src = g == 0 ? UnsafePointer(x0 + i) : UnsafePointer(s)
-                        let dst = g == last ? y0 + i : s
-                        k.chain(src, dst, m, cs[bounds[g]], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 1 : 0)
-                    }
-                    i += m
-                }
+            let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: cost)
+            let xs = SendablePointer(x), ys = SendablePointer(y)
+            runtime.run(plan, scratchBytes: segments.count > 1 ? blockElements * 4 : 0) { ctx in
+                runSegments(table, cs.base, bounds, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
+                            count: ctx.range.count, scratch: ctx.scratch?.assumingMemoryBound(to: Float.self), streaming: nt)
             }
+        }
+    }
+
+    /// One segment: all its steps per vector in registers, one pass.  Several: segment by
+    /// segment over L1-sized blocks, x -> scratch -> ... -> y.
+    @inline(__always)
+    static func runSegments(_ table: KernelTable, _ steps: UnsafePointer<ts_step>, _ bounds: [Int], x: UnsafePointer<Float>,
+                            y: UnsafeMutablePointer<Float>, count n: Int, scratch s: UnsafeMutablePointer<Float>?,
+                            streaming nt: Bool) {
+        let k = table.kernels
+        let last = bounds.count - 2
+        if last == 0 {
+            k.chain(x, y, n, steps, Int32(bounds[1]), nt ? 1 : 0)
+            return
+        }
+        let s = s!
+        var i = 0
+        while i < n {
+            let m = min(blockElements, n - i)
+            for g in 0...last {
+                let src = g == 0 ? x + i : UnsafePointer(s)
+                let dst = g == last ? y + i : s
+                k.chain(src, dst, m, steps + bounds[g], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 1 : 0)
+            }
+            i += m
         }
     }
 

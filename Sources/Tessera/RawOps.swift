@@ -9,7 +9,7 @@ public enum RawOps {
                              count: Int, runtime: Runtime = .default) throws {
         let (x, y) = try check(input, output, count: count)
         guard let x, let y else { return }
-        Engine.elementwise([step], x: x, y: y, count: count, runtime: runtime)
+        Engine.elementwise(step, x: x, y: y, count: count, runtime: runtime)
     }
 
     /// Softmax or log-softmax of a tensor of `shape` along `dim`.

@@ -58,12 +58,17 @@ extension Runtime {
     /// Core count the OS reports as configured (pinning skips CPUs beyond it).
     public static let activeCoresConfigured: Int = max(Int(ts_cpu_count()), 1)
 
+    /// Whether a call with this much estimated work runs on the caller's thread.
+    @inlinable
+    public func runsInline(units: Int, nsPerUnit: Double) -> Bool {
+        threads == 1 || executor == .serial || Double(units) * nsPerUnit < parallelThresholdNs
+    }
+
     /// The plan for `units` units of `bytesPerUnit` input bytes and `nsPerUnit` estimated cost.
     public func plan(units: Int, bytesPerUnit: Int, nsPerUnit: Double, unitsPerTile: Int? = nil) -> TilePlan {
         let per = unitsPerTile ?? max(1, tileBytes / max(bytesPerUnit, 1))
-        let small = Double(units) * nsPerUnit < parallelThresholdNs
         return TilePlan(units: units, unitsPerTile: per, workers: threads, topology: topology,
-                        inline: small || executor == .serial)
+                        inline: runsInline(units: units, nsPerUnit: nsPerUnit))
     }
 
     /// Runs `body` once per tile of `plan`, blocking until all tiles are done.

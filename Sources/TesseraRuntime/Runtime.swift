@@ -76,6 +76,13 @@ public struct Runtime: Sendable, Equatable {
         return min(max(guess, 16 * 1024), 256 * 1024)
     }()
 
+    /// Last-level cache bytes (sysfs, else sysconf, else 32 MiB): outputs at least this big
+    /// are written with streaming stores, which skip the read-for-ownership.
+    public static let lastLevelCacheBytes: Int = {
+        let l3 = Int(ts_cache_size(3))
+        return l3 > 0 ? l3 : 32 << 20
+    }()
+
     /// `TESSERA_THREADS` if set and valid, else the active cores.
     public static var defaultThreads: Int {
         (try? threadsFromEnvironment(ProcessInfo.processInfo.environment)) ?? activeCores

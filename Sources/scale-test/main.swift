@@ -29,6 +29,8 @@ struct ScaleTest: ParsableCommand {
     @Flag(help: "The quick scenario: smaller sizes, fewer repetitions.") var quick = false
     @Option(help: "How fused chains run: hybrid (default), op-by-op (each step over L1 blocks) or registers (whole chain per vector).")
     var execution = "hybrid"
+    @Flag(help: "Run the grain-size experiment (plain loop vs 1 worker vs automatic vs all workers, 2^12...2^26) instead.")
+    var grain = false
     @Option(help: "What runs the tiles: concurrentPerform (default) or spinningPool (persistent threads that spin ~100 µs between calls).")
     var executor = "concurrentPerform"
 
@@ -44,6 +46,22 @@ struct ScaleTest: ParsableCommand {
         }
         if plan {
             print(try cfg.planText(), terminator: "")
+            return
+        }
+        if grain {
+            let op = cfg.options.workloads.first?.op.unary ?? .sigmoid
+            let t = cfg.options.threadList.max() ?? 2
+            let rows = try GrainExperiment.run(op: op, log2Sizes: Array(stride(from: 12, through: 26, by: 1)), threads: t,
+                                               executor: cfg.options.executor, repetitions: repetitions ?? 15) { msg in
+                FileHandle.standardError.write(Data("\(msg)\n".utf8))
+            }
+            if format == "json" {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(rows), as: UTF8.self))
+            } else {
+                print(GrainExperiment.table(rows, op: op, threads: t, executor: cfg.options.executor), terminator: "")
+            }
             return
         }
         let tty = isatty(STDERR_FILENO) != 0

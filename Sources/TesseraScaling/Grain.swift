@@ -1,0 +1,64 @@
+import Dispatch
+import Foundation
+import Tessera
+
+/// The grain-size experiment: where does splitting a call across workers start to pay?
+/// For each size: a plain single-threaded loop over the kernel (no runtime), the runtime
+/// with 1 worker, the runtime's automatic choice, and all workers forced.
+public struct GrainRow: Codable, Equatable, Sendable {
+    public var elements: Int
+    public var plain_ns: Double
+    public var one_worker_ns: Double
+    public var auto_ns: Double
+    public var all_workers_ns: Double
+    public var auto_ran_inline: Bool
+    /// auto / min(one worker, all workers): above 1.10 the rule chose badly
+    public var auto_vs_best: Double
+}
+
+public enum GrainExperiment {
+    public static func run(op: UnaryOp, log2Sizes: [Int], threads: Int, executor: ExecutorKind, repetitions: Int,
+                           progress: (String) -> Void = { _ in }) throws -> [GrainRow] {
+        let table = KernelTable.best
+        let auto = try Runtime(threads: threads, executor: executor)
+        let one = try Runtime(threads: 1)
+        let all = try Runtime(threads: threads, executor: executor, parallelThresholdNs: 0)
+        var rows: [GrainRow] = []
+        for l in log2Sizes {
+            let n = 1 << l
+            progress("grain: \(op.rawValue) 2^\(l)")
+            let x = AlignedStorage(count: n), y = AlignedStorage(count: n)
+            let src = try Tensor(randomNormal: [n], standardDeviation: 2, seed: 3)
+            src.withUnsafeBufferPointer { x.pointer.update(from: $0.baseAddress!, count: n) }
+            y.pointer.initialize(repeating: 0, count: n)
+            let nt: Int32 = n * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0
+            // calls per timed batch: about 1 ms of work
+            let inner = max(1, Int(1_000_000 / (Double(n) * op.nsPerElement * 2 + 1_000)))
+            func time(_ body: () -> Void) -> Double {
+                let ts = timeRuns(repetitions) { for _ in 0..<inner { body() } }
+                return median(ts) * 1e9 / Double(inner)
+            }
+            let fn = op.kernel(in: table)
+            let plain = time { fn(x.pointer, y.pointer, n, nt) }
+            let r1 = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: one) }
+            let ra = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: auto) }
+            let rall = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: all) }
+            rows.append(GrainRow(elements: n, plain_ns: plain, one_worker_ns: r1, auto_ns: ra, all_workers_ns: rall,
+                                 auto_ran_inline: auto.runsInline(units: n, nsPerUnit: op.nsPerElement),
+                                 auto_vs_best: ra / min(r1, rall)))
+        }
+        return rows
+    }
+
+    public static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind) -> String {
+        var s = "grain: \(op.rawValue), \(threads) workers (\(executor.rawValue)); inline below \(Int(Runtime.measuredBreakEvenNs / 1000)) µs of estimated work\n"
+        s += "elements     plain µs  1 worker µs   auto µs  all workers µs  auto path  auto/plain  auto/best\n"
+        for r in rows {
+            s += String(format: "2^%-8d %10.2f %12.2f %9.2f %15.2f  %-9@ %10.2f %10.2f%@\n",
+                        Int(log2(Double(r.elements))), r.plain_ns / 1000, r.one_worker_ns / 1000, r.auto_ns / 1000,
+                        r.all_workers_ns / 1000, r.auto_ran_inline ? "inline" : "parallel", r.auto_ns / r.plain_ns,
+                        r.auto_vs_best, r.auto_vs_best > 1.10 ? "  <- more than 10% off the better choice" : "")
+        }
+        return s
+    }
+}
