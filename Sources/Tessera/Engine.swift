@@ -176,7 +176,8 @@ enum Engine {
                     if r + 1 < rows { ts_prefetch(xs[(r + 1) * D], D * 4) }
                     if log {
                         let sum = k.exp_sum(src, D, m)
-                        k.shift(src, out, D, Float(Double(m) + Foundation.log(sum)), ntFlag)
+                        let (hi, lo) = split(Double(m) + Foundation.log(sum))
+                        k.shift(src, out, D, hi, lo, ntFlag)
                     } else {
                         let sum = k.exp_store_sum(src, s, D, m)
                         k.scale(s, out, D, Float(1 / sum), ntFlag)
@@ -211,7 +212,7 @@ enum Engine {
                 ps[2 * t + 1].pointee = sum
             }
             // combine in chunk order (fixed by the plan, not by who finished first)
-            let factors = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow)
+            let factors = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow * 2)
             defer { factors.deallocate() }
             for r in 0..<rows {
                 var M = -Double.infinity
@@ -223,11 +224,14 @@ enum Engine {
                 }
                 if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
                 for c in 0..<perRow {
-                    let m = partial[2 * (r * perRow + c)]
+                    let t = r * perRow + c, m = partial[2 * t]
                     // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
-                    // log_softmax: one offset per row, M + log S
-                    factors[r * perRow + c] = log ? Float(M + Foundation.log(S))
-                        : Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
+                    // log_softmax: one offset per row, M + log S, as hi + lo floats
+                    if log {
+                        (factors[2 * t], factors[2 * t + 1]) = split(M + Foundation.log(S))
+                    } else {
+                        factors[2 * t] = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
+                    }
                 }
             }
             let fs = SendablePointer(factors)
@@ -245,9 +249,9 @@ enum Engine {
                         applySteps(prologue, table, x: src, y: s, count: n)
                         src = UnsafePointer(s)
                     }
-                    k.shift(src, out, n, fs[t].pointee, ntFlag)
+                    k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
                 } else {
-                    k.scale(out, out, n, fs[t].pointee, ntFlag)
+                    k.scale(out, out, n, fs[2 * t].pointee, ntFlag)
                 }
             }
         }
@@ -309,6 +313,12 @@ enum Engine {
                 return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             }
         }
+    }
+
+    /// A double as the float nearest it plus the float nearest the rest.
+    static func split(_ c: Double) -> (Float, Float) {
+        let hi = Float(c)
+        return (hi, c.isFinite ? Float(c - Double(hi)) : 0)
     }
 
     /// All steps over one contiguous range, first x -> y then in place.

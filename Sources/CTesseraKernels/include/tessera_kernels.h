@@ -65,8 +65,8 @@ typedef struct {
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = exp(x[i] - m) * s
   void (*exp_scale)(const float *x, float *y, size_t n, float m, float s, int nt);
-  /// y[i] = x[i] - c
-  void (*shift)(const float *x, float *y, size_t n, float c, int nt);
+  /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
+  void (*shift)(const float *x, float *y, size_t n, float c_hi, float c_lo, int nt);
   /// Softmax (log_softmax when `log`) over D rows of a [D, stride] slab, for the `w`
   /// contiguous columns starting at x (column j of row d is x[d*stride + j]).  Vectorised
   /// across columns; `mx` (w floats) and `sum` (w doubles) are caller-provided scratch.
