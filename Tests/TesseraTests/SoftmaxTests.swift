@@ -3,9 +3,9 @@ import Testing
 import Tessera
 import _TesseraTestSupport
 
-/// Checks softmax/log-softmax of `x` along `dim` against the float64 reference: 2e-6
-/// relative per element (1e-37 absolute for values below FLT_MIN, which may flush), rows
-/// summing to 1 within 1e-6.
+/// Checks softmax/log-softmax of `x` along `dim` against the float64 reference: softmax within
+/// 2e-6 relative per element (1e-37 absolute for values below FLT_MIN, which may flush), rows
+/// summing to 1 within 1e-6; log_softmax within 4e-7 of max(|reference|, 1).
 func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) throws {
     let y = log ? try LogSoftmax(dim: dim).forward(x, runtime: runtime) : try Softmax(dim: dim).forward(x, runtime: runtime)
     let shape = x.shape.isEmpty ? [1] : x.shape
@@ -28,7 +28,8 @@ func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) th
             if !ref.contains(where: \.isNaN) && !log { #expect(abs(sum - 1) < 1e-6, "row sum \(sum)") }
         }
     }
-    #expect(worst <= 2e-6, "worst relative error \(worst) for shape \(x.shape) dim \(dim)")
+    // the core issue's bound is 2e-6; log_softmax carries its offset in two floats and does better
+    #expect(worst <= (log ? 4e-7 : 2e-6), "worst relative error \(worst) for shape \(x.shape) dim \(dim)")
 }
 
 @Suite("Softmax and LogSoftmax")
