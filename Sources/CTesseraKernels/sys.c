@@ -8,7 +8,17 @@
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #endif
+
+int ts_advise_hugepages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  return madvise(p, bytes, MADV_HUGEPAGE);
+#else
+  (void)p; (void)bytes;
+  return -1;
+#endif
+}
 
 int ts_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_CONF);

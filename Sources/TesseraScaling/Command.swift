@@ -49,11 +49,12 @@ public struct ScaleTestConfiguration: Sendable {
         }
         // --ops / --sizes override the scenario's workloads
         if ops != nil || sizes != nil {
-            let opList = try ops.map(ScaleOp.parse(list:)) ?? ScaleOp.allCases.filter { $0 != .chainCheap }
+            let opList = try ops.map(ScaleOp.parse(list:)) ?? ScaleOp.allCases.filter { $0 != .chainCheap && $0 != .softmaxDim0 }
             let sizeList = try sizes.map { try ShapeSpec.parse(list: $0) }
             var ws: [Workload] = []
             for op in opList {
-                let shapes = sizeList ?? (op.isSoftmax ? [[4096, 4096], [65536, 256], [8, 1 << 21]] : [[1 << 24]])
+                let shapes = sizeList ?? (op == .softmaxDim0 ? [[4096, 4096]]
+                    : op.isSoftmax ? [[4096, 4096], [65536, 256], [8, 1 << 21]] : [[1 << 24]])
                 for s in shapes {
                     for f in op.isChain ? [true, false] : [true] { ws.append(Workload(op: op, shape: s, fused: f)) }
                 }

@@ -176,6 +176,7 @@ struct Bench {
         switch workload.op {
         case .softmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: false)])
         case .logSoftmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: true)])
+        case .softmaxDim0: pipeline = Pipeline(nodes: [.softmax(dim: 0, log: false)])
         default: pipeline = Pipeline(nodes: workload.op.chainSteps.map { .step($0) })
         }
     }

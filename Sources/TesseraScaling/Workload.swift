@@ -7,6 +7,8 @@ public enum ScaleOp: String, CaseIterable, Codable, Sendable {
     case geluTanh = "gelu_tanh"
     case softmax
     case logSoftmax = "log_softmax"
+    /// softmax along dim 0 (the strided, column-vectorised path)
+    case softmaxDim0 = "softmax_dim0"
     /// gelu(tanh(sigmoid(relu(x))))
     case chain4
     /// scale, bias, relu, clamp: a memory-bound chain of four cheap steps
@@ -24,7 +26,7 @@ public enum ScaleOp: String, CaseIterable, Codable, Sendable {
     }
 
     public var isChain: Bool { self == .chain4 || self == .chainCheap }
-    public var isSoftmax: Bool { self == .softmax || self == .logSoftmax }
+    public var isSoftmax: Bool { self == .softmax || self == .logSoftmax || self == .softmaxDim0 }
 
     /// The chain's pipeline (fusable steps only).
     public var chainSteps: [ElementwiseStep] {

@@ -64,6 +64,13 @@ struct SoftmaxTests {
         }
         let wide = try Tensor(randomNormal: [64, 300], seed: 3)
         try checkSoftmax(wide, dim: 0, runtime: rt)
+        // more rows than one chunk along the dim: per-chunk column partials combined in order
+        let tall = try Tensor(randomNormal: [1100, 37], standardDeviation: 4, seed: 6)
+        try checkSoftmax(tall, dim: 0, runtime: rt)
+        try checkSoftmax(tall, dim: 0, log: true, runtime: rt)
+        let mid = try Tensor(randomNormal: [3, 1030, 5], standardDeviation: 4, seed: 7)
+        try checkSoftmax(mid, dim: 1, runtime: rt)
+        try checkSoftmax(mid, dim: -2, log: true, runtime: rt)
     }
 
     @Test func specialRowsBehaveLikePyTorch() throws {
@@ -100,6 +107,22 @@ struct SoftmaxTests {
         #expect(y[80_000...].allSatisfy { $0.isNaN })
     }
 
+    @Test func columnsWithSpecialChunks() throws {
+        // dim 0 with 1100 rows (3 chunks): column 0 all -inf in the first chunk, column 1 all
+        // -inf, column 2 has one NaN, column 3 one +inf
+        var v = (0..<(1100 * 4)).map { Float($0 % 13) * 0.5 }
+        for r in 0..<512 { v[r * 4] = -.infinity }
+        for r in 0..<1100 { v[r * 4 + 1] = -.infinity }
+        v[900 * 4 + 2] = .nan
+        v[10 * 4 + 3] = .infinity
+        let x = try Tensor(shape: [1100, 4], scalars: v)
+        let y = try Softmax(dim: 0).forward(x, runtime: rt).scalars
+        let col = { (j: Int) in (0..<1100).map { y[$0 * 4 + j] } }
+        #expect(col(0)[0..<512].allSatisfy { $0 == 0 })
+        #expect(abs(col(0).reduce(0.0) { $0 + Double($1) } - 1) < 1e-5)
+        #expect(col(1).allSatisfy { $0.isNaN } && col(2).allSatisfy { $0.isNaN } && col(3).allSatisfy { $0.isNaN })
+    }
+
     @Test func emptyAndScalarTensors() throws {
         #expect(try Softmax().forward(Tensor(shape: [0, 5], repeating: 0)).count == 0)
         #expect(try Softmax(dim: 0).forward(Tensor(shape: [], scalars: [3])).scalars == [1])
@@ -117,7 +140,7 @@ struct SoftmaxTests {
     }
 
     @Test func bitIdenticalForOneToThirtyTwoWorkers() throws {
-        let shapes: [([Int], Int)] = [([3, 50_001], -1), ([300, 129], -1), ([40, 17, 65], 1), ([129, 70], 0)]
+        let shapes: [([Int], Int)] = [([3, 50_001], -1), ([300, 129], -1), ([40, 17, 65], 1), ([129, 70], 0), ([1100, 70], 0)]
         for (shape, dim) in shapes {
             let x = try Tensor(randomNormal: shape, standardDeviation: 3, seed: 8)
             for log in [false, true] {

@@ -72,6 +72,15 @@ typedef struct {
   /// across columns; `mx` (w floats) and `sum` (w doubles) are caller-provided scratch.
   void (*softmax_cols)(const float *x, float *y, size_t D, size_t stride, size_t w, int log,
                        float *mx, double *sum);
+  /// Column-wise softmax, first half, over D rows of a [D, stride] slab, w columns:
+  /// mx[j] = max_d x[d, j]; sum[j] = sum_d exp(x[d, j] - m_j) with m_j = mx[j] (0 when
+  /// mx[j] is -inf); when `store`, y[d, j] = exp(x[d, j] - m_j).
+  void (*cols_partial)(const float *x, float *y, size_t D, size_t stride, size_t w, int store, float *mx,
+                       double *sum);
+  /// Column-wise second half: y[d, j] *= a[j] (softmax), or y[d, j] = (x[d, j] - a[j]) - b[j]
+  /// (log_softmax).
+  void (*cols_finish)(const float *x, float *y, size_t D, size_t stride, size_t w, int log, const float *a,
+                      const float *b);
 } ts_kernels;
 
 /// The table for one instruction set, or NULL when this CPU cannot run it.
@@ -90,6 +99,8 @@ int ts_pin_current_thread(const int *cpus, int n, void *saved);
 /// Restore a mask saved by ts_pin_current_thread.
 int ts_restore_current_thread(const void *saved);
 size_t ts_cpu_mask_size(void);
+/// Asks for transparent huge pages on [p, p + bytes) (madvise; THP is often "madvise"-only).
+int ts_advise_hugepages(void *p, size_t bytes);
 /// The CPU the calling thread runs on now, or -1.
 int ts_current_cpu(void);
 /// A spin-wait hint (PAUSE on x86).
