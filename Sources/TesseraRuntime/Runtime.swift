@@ -56,18 +56,30 @@ public struct Runtime: Sendable, Equatable {
         self.tileBytes = tb
         self.topology = topology ?? Topology.current
         self.executor = executor
-        self.parallelThresholdNs = parallelThresholdNs ?? Runtime.measuredBreakEvenNs
+        self.parallelThresholdNs = parallelThresholdNs ?? Runtime.breakEvenNs(executor)
         self.pinWorkers = pinWorkers ?? self.topology.isMultiNode
     }
 
     /// Cores this process may run on.
     public static var activeCores: Int { ProcessInfo.processInfo.activeProcessorCount }
 
-    /// Estimated work below which dispatch costs more than it saves.  Measured on a 2-core
-    /// Zen VM (Benchmarks "grain" and `scale-test --ops relu --sizes ...`): a parallel call's
-    /// fixed cost is a few µs (wake-up + join), so splitting pays off from ~20 µs of work.
-    /// Expressed in time, not elements, so it adapts to each op's cost per element.
-    public static let measuredBreakEvenNs: Double = 20_000
+    /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
+    /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt):
+    /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting sigmoid pays
+    /// from 2^18 elements (~170 µs of work) but not at 2^17 (~85 µs); the spinning pool's
+    /// workers start within a microsecond, and it pays from 2^17.  The estimate is each op's
+    /// table cost per element times the elements, so the rule adapts per op; on other
+    /// machines run `scale-test --grain` and set `parallelThresholdNs`.
+    public static func breakEvenNs(_ executor: ExecutorKind) -> Double {
+        switch executor {
+        case .concurrentPerform: 60_000
+        case .spinningPool: 15_000
+        case .serial: .infinity
+        }
+    }
+
+    /// The default executor's break-even.
+    public static var measuredBreakEvenNs: Double { breakEvenNs(.concurrentPerform) }
 
     /// Default tile: a quarter of L2 (input + output + slack stay in L2), 16 KiB–256 KiB.
     public static let defaultTileBytes: Int = {

@@ -51,7 +51,7 @@ public enum GrainExperiment {
     }
 
     public static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind) -> String {
-        var s = "grain: \(op.rawValue), \(threads) workers (\(executor.rawValue)); inline below \(Int(Runtime.measuredBreakEvenNs / 1000)) µs of estimated work\n"
+        var s = "grain: \(op.rawValue), \(threads) workers (\(executor.rawValue)); inline below \(Int(Runtime.breakEvenNs(executor) / 1000)) µs of estimated work\n"
         s += "elements     plain µs  1 worker µs   auto µs  all workers µs  auto path  auto/plain  auto/best\n"
         for r in rows {
             s += String(format: "2^%-8d %10.2f %12.2f %9.2f %15.2f  %-9@ %10.2f %10.2f%@\n",
