@@ -13,7 +13,7 @@ public struct ScaleTestConfiguration: Sendable {
     public static func resolve(
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
         topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
-        execution: String = "hybrid", executor: String = "concurrentPerform"
+        execution: String = "hybrid", executor: String = "concurrentPerform", noNUMA: Bool = false
     ) throws -> ScaleTestConfiguration {
         guard let exe = ExecutorKind(rawValue: executor), exe != .serial else {
             throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform or spinningPool")
@@ -69,13 +69,18 @@ public struct ScaleTestConfiguration: Sendable {
         } else {
             threadsList = try scenario.threads ?? ThreadSpec.sweep(upTo: Runtime.activeCores)
         }
-        let topo: Topology
+        var topo: Topology
         if let topology {
             do { topo = try Topology.load(path: topology) } catch let e as TopologyFileError {
                 throw ScaleTestError.badFile(path: e.path, key: e.key, expected: e.expected)
             }
         } else {
             topo = Topology.current
+        }
+        if noNUMA {
+            // the non-NUMA baseline: one node holding every CPU (no pinning, no placement)
+            topo = Topology(nodes: [.init(id: 0, cpus: topo.nodes.flatMap(\.cpus).sorted())], source: .synthetic,
+                            origin: "--no-numa: \(topo.nodes.count) node(s) flattened")
         }
         let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,

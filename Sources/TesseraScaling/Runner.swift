@@ -100,7 +100,8 @@ public struct Runner {
         let total = options.workloads.count * options.threadList.count
         var done = 0
         for w in options.workloads {
-            let bench = try Bench(workload: w, execution: options.execution)
+            let bench = try Bench(workload: w, execution: options.execution,
+                                  placement: try runtime(threads: options.threadList.max() ?? 1))
             let floor = bench.computeFloor()
             var base: Double?
             for t in options.threadList {
@@ -164,11 +165,14 @@ struct Bench {
     let pipeline: Pipeline
     let execution: FusedExecution
 
-    init(workload: Workload, execution: FusedExecution = .hybrid) throws {
+    /// `placement`: the runtime whose NUMA nodes the input and output pages are placed on
+    /// (first touch by each node's workers), as a framework using Tessera's tensors would.
+    init(workload: Workload, execution: FusedExecution = .hybrid, placement: Runtime? = nil) throws {
         self.workload = workload
         self.execution = execution
         let t = try Tensor(randomNormal: workload.shape, standardDeviation: 2, seed: 7)
-        let xs = AlignedStorage(count: t.count), ys = AlignedStorage(count: t.count)
+        let xs = placement?.allocate(count: t.count) ?? AlignedStorage(count: t.count)
+        let ys = placement?.allocate(count: t.count) ?? AlignedStorage(count: t.count)
         t.withUnsafeBufferPointer { xs.pointer.update(from: $0.baseAddress!, count: t.count) }
         ys.pointer.initialize(repeating: 0, count: t.count)
         x = xs

@@ -29,6 +29,8 @@ struct ScaleTest: ParsableCommand {
     @Flag(help: "The quick scenario: smaller sizes, fewer repetitions.") var quick = false
     @Option(help: "How fused chains run: hybrid (default), op-by-op (each step over L1 blocks) or registers (whole chain per vector).")
     var execution = "hybrid"
+    @Flag(name: .customLong("no-numa"), help: "Treat the topology as one node (the non-NUMA baseline: no pinning, no placement).")
+    var noNUMA = false
     @Flag(help: "Run the grain-size experiment (plain loop vs 1 worker vs automatic vs all workers, 2^12...2^26) instead.")
     var grain = false
     @Option(help: "What runs the tiles: concurrentPerform (default) or spinningPool (persistent threads that spin ~100 µs between calls).")
@@ -40,7 +42,7 @@ struct ScaleTest: ParsableCommand {
             cfg = try ScaleTestConfiguration.resolve(
                 threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
                 topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes,
-                execution: execution, executor: executor)
+                execution: execution, executor: executor, noNUMA: noNUMA)
         } catch let e as ScaleTestError {
             throw ValidationError(e.description)
         }
