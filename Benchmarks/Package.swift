@@ -19,6 +19,7 @@ let package = Package(
             name: "TesseraBenchmarks",
             dependencies: [
                 .product(name: "Tessera", package: tessera),
+                .product(name: "TesseraC", package: tessera),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/TesseraBenchmarks",

@@ -9,13 +9,18 @@ static _Thread_local char text_buffer[4096];
 const char *tessera_last_error(void) { return last_error; }
 
 void tessera_internal_set_error(const char *message) {
-  strncpy(last_error, message ? message : "", sizeof last_error - 1);
-  last_error[sizeof last_error - 1] = 0;
+  // not strncpy: it would zero-fill the whole buffer on every successful call
+  size_t n = message ? strlen(message) : 0;
+  if (n > sizeof last_error - 1) n = sizeof last_error - 1;
+  if (n) memcpy(last_error, message, n);
+  last_error[n] = 0;
 }
 
 const char *tessera_internal_set_text(const char *text) {
-  strncpy(text_buffer, text ? text : "", sizeof text_buffer - 1);
-  text_buffer[sizeof text_buffer - 1] = 0;
+  size_t n = text ? strlen(text) : 0;
+  if (n > sizeof text_buffer - 1) n = sizeof text_buffer - 1;
+  if (n) memcpy(text_buffer, text, n);
+  text_buffer[n] = 0;
   return text_buffer;
 }
 

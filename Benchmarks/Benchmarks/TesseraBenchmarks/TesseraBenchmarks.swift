@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Tessera
+import TesseraC
 
 // Names read as op.shape.workers (XNNPACK style), e.g. "sigmoid 16777216 w2".
 // Each benchmark times one call on preallocated buffers; malloc counts show that calls
@@ -22,6 +23,12 @@ final class Buffers: @unchecked Sendable {
         t.withUnsafeBufferPointer { x.update(from: $0.baseAddress!, count: count) }
         y.initialize(repeating: 0, count: count)
     }
+}
+
+/// A C runtime handle crossing into benchmark closures (used from one thread at a time).
+struct SendableHandle: @unchecked Sendable {
+    let pointer: OpaquePointer?
+    init(_ p: OpaquePointer?) { pointer = p }
 }
 
 func runtime(_ threads: Int, topology: Topology? = nil) -> Runtime {
@@ -113,6 +120,24 @@ let benchmarks: @Sendable () -> Void = {
                     try RawOps.apply(.unary(.sigmoid), input: buf.x, output: buf.y, count: n, runtime: rt)
                 }
             }
+        }
+    }
+
+    // the C ABI's cost over the Swift API at 2^16 elements (handle lookup, argument checks,
+    // status and last-error bookkeeping), both on the caller's runtime
+    let small = Buffers(shape: [1 << 16])
+    var abiRuntime: OpaquePointer?
+    _ = tessera_runtime_create(Int32(cores), 0, nil, &abiRuntime)
+    let abiHandle = SendableHandle(abiRuntime)
+    let swiftRuntime = runtime(cores)
+    Benchmark("abi sigmoid 65536 swift", configuration: .init(timeUnits: .nanoseconds, maxIterations: 5000)) { b in
+        for _ in b.scaledIterations {
+            try RawOps.apply(.unary(.sigmoid), input: small.x, output: small.y, count: small.count, runtime: swiftRuntime)
+        }
+    }
+    Benchmark("abi sigmoid 65536 c", configuration: .init(timeUnits: .nanoseconds, maxIterations: 5000)) { b in
+        for _ in b.scaledIterations {
+            _ = tessera_sigmoid(abiHandle.pointer, small.x, small.y, small.count)
         }
     }
 
