@@ -56,6 +56,12 @@ struct SoftmaxTests {
         try checkSoftmax(x, dim: 1, runtime: try Runtime(threads: 2))
     }
 
+    @Test(arguments: [[4096, 4096], [65536, 256]])
+    func fullSizeShapes(shape: [Int]) throws {
+        let x = try Tensor(randomNormal: shape, standardDeviation: 3, seed: 9)
+        try checkSoftmax(x, dim: -1, runtime: try Runtime(threads: 2))
+    }
+
     @Test func everyDimOfARank3Tensor() throws {
         let x = try Tensor(randomNormal: [7, 19, 37], standardDeviation: 3, seed: 2)
         for dim in [0, 1, 2, -1, -2, -3] {

@@ -57,6 +57,19 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // the two executors side by side at 2^20 (cache-resident: dispatch latency shows)
+    let mid = Buffers(shape: [1 << 20])
+    for op in UnaryOp.allCases {
+        for executor in [ExecutorKind.concurrentPerform, .spinningPool] {
+            Benchmark("\(op.rawValue) 1048576 w\(cores) \(executor.rawValue)") { b in
+                let rt = try! Runtime(threads: cores, executor: executor)
+                for _ in b.scaledIterations {
+                    try RawOps.apply(.unary(op), input: mid.x, output: mid.y, count: mid.count, runtime: rt)
+                }
+            }
+        }
+    }
+
     // the memory roofline next to them: a streaming copy
     for w in workerCounts {
         Benchmark("copy 16777216 w\(w)") { b in
