@@ -63,8 +63,6 @@ typedef struct {
   double (*exp_sum)(const float *x, size_t n, float m);
   /// y[i] = x[i] * s
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
-  /// y[i] = exp(x[i] - m) * s
-  void (*exp_scale)(const float *x, float *y, size_t n, float m, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
   void (*shift)(const float *x, float *y, size_t n, float c_hi, float c_lo, int nt);
   /// Softmax (log_softmax when `log`) over D rows of a [D, stride] slab, for the `w`
