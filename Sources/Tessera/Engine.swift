@@ -25,7 +25,7 @@ enum Engine {
             step.apply(table, x, y, count, streaming: nt)
             return
         }
-        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: step.nsPerElement)
+        let plan = elementwisePlan(nsPerElement: step.nsPerElement, count: count, runtime: runtime)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         runtime.run(plan) { ctx in
             step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
@@ -58,7 +58,7 @@ enum Engine {
                 }
                 return
             }
-            let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: cost)
+            let plan = elementwisePlan(nsPerElement: cost, count: count, runtime: runtime)
             let xs = SendablePointer(x), ys = SendablePointer(y)
             runtime.run(plan, scratchBytes: segments.count > 1 ? blockElements * 4 : 0) { ctx in
                 runSegments(table, cs.base, bounds, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
@@ -92,8 +92,9 @@ enum Engine {
         }
     }
 
-    static func elementwisePlan(_ steps: [ElementwiseStep], count: Int, runtime: Runtime) -> TilePlan {
-        runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: steps.reduce(0) { $0 + $1.nsPerElement })
+    /// Element tiles of `tileBytes` input; the cost decides inline vs parallel.
+    static func elementwisePlan(nsPerElement: Double, count: Int, runtime: Runtime) -> TilePlan {
+        runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: nsPerElement)
     }
 
     // MARK: softmax
@@ -371,7 +372,7 @@ enum Engine {
         case .reshape(let s):
             return "reshape to \(s): no memory touched\n"
         case .elementwise(let steps):
-            let plan = elementwisePlan(steps, count: count, runtime: runtime)
+            let plan = elementwisePlan(nsPerElement: steps.reduce(0) { $0 + $1.nsPerElement }, count: count, runtime: runtime)
             let segs = FusedExecution.hybrid.segments(steps)
             let how = steps.count == 1 ? "one kernel per tile"
                 : segs.count == 1 ? "all steps per vector in registers, one pass per tile"

@@ -40,7 +40,7 @@ public struct Runtime: Sendable, Equatable {
     public var topology: Topology
     public var executor: ExecutorKind
     /// Below this much estimated work (ns) a call runs inline on the caller's thread:
-    /// waking workers costs more than it saves.  See `Runtime.measuredBreakEvenNs`.
+    /// waking workers costs more than it saves.  See `Runtime.breakEvenNs(_:)`.
     public var parallelThresholdNs: Double
     /// Pin workers to their node's CPUs while they work (default: only on multi-node topologies).
     public var pinWorkers: Bool
