@@ -66,8 +66,9 @@ public struct Runtime: Sendable, Equatable {
     /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
     /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt):
     /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting sigmoid pays
-    /// from 2^18 elements (~170 µs of work) but not at 2^17 (~85 µs); the spinning pool's
-    /// workers start within a microsecond, and it pays from 2^17.  The estimate is each op's
+    /// from 2^18 elements (~170 µs of work) but not at 2^17 (~85 µs).  The spinning pool's
+    /// workers start within a microsecond; its threshold comes from one session where it paid
+    /// from 2^17 (a busier session did not confirm it: docs/grain-spinningPool.txt).  The estimate is each op's
     /// table cost per element times the elements, so the rule adapts per op; on other
     /// machines run `scale-test --grain` and set `parallelThresholdNs`.
     public static func breakEvenNs(_ executor: ExecutorKind) -> Double {
