@@ -183,7 +183,7 @@ enum Engine {
                         let (hi, lo) = split(Double(m) + Foundation.log(sum))
                         k.shift(src, out, D, hi, lo, ntFlag)
                     } else {
-                        let sum = k.exp_store_sum(src, s, D, m)
+                        let sum = k.exp_store_sum(src, s, D, m, 0)
                         k.scale(s, out, D, Float(1 / sum), ntFlag)
                     }
                 }
@@ -211,7 +211,8 @@ enum Engine {
                 let m = k.row_max(src, n)
                 // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
                 let shift = m == -.infinity ? 0 : m
-                let sum = log ? k.exp_sum(src, n, shift) : k.exp_store_sum(src, ys[r * D + lo], n, shift)
+                // the exps are read back after every chunk of every row: stream them when large
+                let sum = log ? k.exp_sum(src, n, shift) : k.exp_store_sum(src, ys[r * D + lo], n, shift, ntFlag)
                 ps[2 * t].pointee = Double(m)
                 ps[2 * t + 1].pointee = sum
             }

@@ -58,7 +58,8 @@ typedef struct {
   /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
   float (*row_max)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
-  double (*exp_store_sum)(const float *x, float *y, size_t n, float m);
+  /// `nt`: streaming stores (for exps that are read back only after the cache has turned over).
+  double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt);
   /// sum of exp(x[i] - m) in double, nothing stored.
   double (*exp_sum)(const float *x, size_t n, float m);
   /// y[i] = x[i] * s
