@@ -88,10 +88,12 @@ extension Runtime {
         let scratch = scratchBase.map { SendablePointer($0.assumingMemoryBound(to: UInt8.self)) }
 
         if plan.inline {
+            // the caller is worker 0; like every worker, it reports its own node share
+            let home = plan.share(ofWorker: 0)
+            let mine = scratch.map { UnsafeMutableRawPointer($0.base) }
             for t in 0..<plan.tileCount {
-                trace?.record(tile: t, worker: 0, node: plan.share(ofTile: t))
-                body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: plan.share(ofTile: t),
-                                 scratch: scratch.map { UnsafeMutableRawPointer($0.base) }))
+                trace?.record(tile: t, worker: 0, node: home)
+                body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: home, scratch: mine))
             }
             return
         }

@@ -13,8 +13,7 @@ import Synchronization
 /// that keep spinning for `spinMicroseconds` after a call pick up the next call at once.
 /// Selected with `Runtime(executor: .spinningPool)`; `concurrentPerform` stays the default.
 final class SpinningPool: @unchecked Sendable {
-    // @unchecked: `body` is written by the caller holding `callLock` before the release
-    // store of `ticket` and read by workers after their acquire load of it; the caller does
+    // @unchecked: `body` is written by the caller that won `busy`, before the store of `ticket`, and read by workers after their acquire load of it; the caller does
     // not return (so the closure stays alive) until `remaining` drops to zero.
 
     static let shared = SpinningPool()
@@ -75,8 +74,10 @@ final class SpinningPool: @unchecked Sendable {
 
     private func workerLoop(index: Int, sleeper: Sleeper) {
         var seen = ticket.load(ordering: .acquiring) >> 16
-        // a thread started for a call must take part in it: it was created after the ticket
-        // of that call could have been published, so start one generation back
+        // Start one generation back so that the generation seen first is handled: if it is
+        // the call this thread was started for, the thread takes part; if it is an earlier
+        // call, that call had fewer participants than this thread's index (the pool only
+        // grows when a call needs more threads than exist), so the thread just skips it.
         seen -= 1
         while true {
             var t = ticket.load(ordering: .acquiring)

@@ -73,7 +73,8 @@ typedef struct {
                        float *mx, double *sum);
   /// Column-wise softmax, first half, over D rows of a [D, stride] slab, w columns:
   /// mx[j] = max_d x[d, j]; sum[j] = sum_d exp(x[d, j] - m_j) with m_j = mx[j] (0 when
-  /// mx[j] is -inf); when `store`, y[d, j] = exp(x[d, j] - m_j).
+  /// mx[j] is -inf); when `store`, y[d, j] = exp(x[d, j] - m_j).  `sum` must have room for
+  /// w doubles followed by w floats (the shifts).
   void (*cols_partial)(const float *x, float *y, size_t D, size_t stride, size_t w, int store, float *mx,
                        double *sum);
   /// Column-wise second half: y[d, j] *= a[j] (softmax), or y[d, j] = (x[d, j] - a[j]) - b[j]
