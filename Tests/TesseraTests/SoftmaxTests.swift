@@ -160,6 +160,30 @@ struct SoftmaxTests {
         }
     }
 
+    @Test func stridedSlabAndChunkStrategiesGiveTheSameBits() throws {
+        // one worker reduces whole slabs (exps in a packed scratch slab); 32 workers on 2 slabs
+        // split them in chunks of rows across workers (exps through the output): same bits,
+        // with and without a fused prologue, for softmax and log_softmax
+        let cases: [([Int], Int)] = [([1100, 70], 0), ([2, 1300, 67], 1)]
+        for (shape, dim) in cases {
+            let x = try Tensor(randomNormal: shape, standardDeviation: 3, seed: 12)
+            let one = parallelRuntime(threads: 1), many = parallelRuntime(threads: 32)
+            #expect(try Pipeline { Softmax(dim: dim) }.schedule(shape: shape, runtime: one).contains("one slab per tile"))
+            #expect(try Pipeline { Softmax(dim: dim) }.schedule(shape: shape, runtime: many).contains("chunks of slabs"))
+            for log in [false, true] {
+                let layer: any Layer = log ? LogSoftmax(dim: dim) : Softmax(dim: dim)
+                let plain = try layer.forward(x, runtime: one)
+                #expect(try layer.forward(x, runtime: many) == plain, "\(shape) log=\(log)")
+                try checkSoftmax(x, dim: dim, log: log, runtime: many)
+                let fused = log ? Pipeline { Affine(scale: 0.5, bias: 1); LogSoftmax(dim: dim) }
+                    : Pipeline { Affine(scale: 0.5, bias: 1); Softmax(dim: dim) }
+                let a = try fused.run(x, runtime: one).output, b = try fused.run(x, runtime: many).output
+                #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern), "fused \(shape) log=\(log)")
+                #expect(a == (try fused.run(x, runtime: one, fused: false).output))
+            }
+        }
+    }
+
     @Test func inPlaceAndIntoMatch() throws {
         let x = try Tensor(randomNormal: [20, 40_000], seed: 4)
         let y = try Softmax().forward(x, runtime: rt)

@@ -66,21 +66,19 @@ typedef struct {
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
   void (*shift)(const float *x, float *y, size_t n, float c_hi, float c_lo, int nt);
-  /// Softmax (log_softmax when `log`) over D rows of a [D, stride] slab, for the `w`
-  /// contiguous columns starting at x (column j of row d is x[d*stride + j]).  Vectorised
-  /// across columns; `mx` (w floats) and `sum` (w doubles) are caller-provided scratch.
-  void (*softmax_cols)(const float *x, float *y, size_t D, size_t stride, size_t w, int log,
+  /// Column-wise softmax, first half, over D rows of w contiguous columns (column j of
+  /// row d is x[d*xs + j]), vectorised across columns, in chunks of `chunk` rows.  The
+  /// rows are packed into e (D x w, contiguous; x may already be e with xs == w).  Per
+  /// chunk c: mx[c*w + j] = the chunk's max of column j, and sum[c*w + j] = its sum of
+  /// exp(x - m) in double, with m that max (0 when it is -inf); when `store`, e holds the
+  /// exps, else the packed x.
+  void (*cols_partial)(const float *x, size_t xs, float *e, size_t D, size_t chunk, size_t w, int store,
                        float *mx, double *sum);
-  /// Column-wise softmax, first half, over D rows of a [D, stride] slab, w columns:
-  /// mx[j] = max_d x[d, j]; sum[j] = sum_d exp(x[d, j] - m_j) with m_j = mx[j] (0 when
-  /// mx[j] is -inf); when `store`, y[d, j] = exp(x[d, j] - m_j).  `sum` must have room for
-  /// w doubles followed by w floats (the shifts).
-  void (*cols_partial)(const float *x, float *y, size_t D, size_t stride, size_t w, int store, float *mx,
-                       double *sum);
-  /// Column-wise second half: y[d, j] *= a[j] (softmax), or y[d, j] = (x[d, j] - a[j]) - b[j]
-  /// (log_softmax).
-  void (*cols_finish)(const float *x, float *y, size_t D, size_t stride, size_t w, int log, const float *a,
-                      const float *b);
+  /// Column-wise second half: out[d*os + j] = in[d*is + j] * a[j] (softmax), or
+  /// (in[d*is + j] - a[j]) - b[j] (log_softmax).  in may be out (same stride).
+  /// `nt`: streaming stores where out's alignment and stride allow them.
+  void (*cols_finish)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, int log,
+                      const float *a, const float *b, int nt);
 } ts_kernels;
 
 /// The table for one instruction set, or NULL when this CPU cannot run it.
