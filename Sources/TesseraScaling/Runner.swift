@@ -197,7 +197,11 @@ struct Bench {
     /// Single-worker ns/element on cache-resident data (64 KiB in, 64 KiB out).
     func computeFloor() -> Double {
         let shape: [Int]
-        if workload.op.isSoftmax {
+        if workload.op == .softmaxDim0 {
+            // reduced along the columns: keep up to 256 of them, 64+ columns wide
+            let rows = min(workload.shape.first ?? 1, 256)
+            shape = [rows, 16384 / rows]
+        } else if workload.op.isSoftmax {
             let cols = min(workload.shape.last ?? 1, 4096)
             shape = [max(1, 16384 / cols), cols]
         } else {
