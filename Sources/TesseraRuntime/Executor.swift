@@ -52,7 +52,9 @@ private final class Counter: Sendable {
     let next = Atomic<Int>(0)
 }
 
-private let pinWarning = Mutex(false)
+/// Set once the missing-CPU warning has been printed.  An atomic, not a Mutex: ThreadSanitizer
+/// does not see the ordering of Synchronization.Mutex's futex on Linux and reported a race.
+private let pinWarning = Atomic<Bool>(false)
 
 extension Runtime {
     /// Core count the OS reports as configured (pinning skips CPUs beyond it).
@@ -150,11 +152,8 @@ extension Runtime {
     /// Pins the calling thread to `cpus`; returns the saved mask to restore, or nil.
     private static func pin(to cpus: [Int]) -> UnsafeMutableRawPointer? {
         guard !cpus.isEmpty else {
-            pinWarning.withLock { warned in
-                if !warned {
-                    warned = true
-                    FileHandle.standardError.write(Data("tessera: a node's CPUs do not exist on this machine; its workers run unpinned\n".utf8))
-                }
+            if !pinWarning.exchange(true, ordering: .relaxed) {
+                FileHandle.standardError.write(Data("tessera: a node's CPUs do not exist on this machine; its workers run unpinned\n".utf8))
             }
             return nil
         }
