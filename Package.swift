@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "TesseraRuntime", dependencies: ["TesseraTopology", "CTesseraKernels"]),
         .target(name: "TesseraGraph", dependencies: ["TesseraKernels"]),
         .target(name: "Tessera", dependencies: ["TesseraKernels", "TesseraTopology", "TesseraRuntime", "TesseraGraph"]),
-        .target(name: "TesseraScaling", dependencies: ["Tessera"]),
+        .target(name: "TesseraScaling", dependencies: ["Tessera", "CTesseraKernels"]),
         .target(name: "CTesseraABI"),
         .target(name: "TesseraC", dependencies: ["Tessera", "CTesseraABI"]),
         .executableTarget(

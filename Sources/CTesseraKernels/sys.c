@@ -20,6 +20,17 @@ int ts_advise_hugepages(void *p, size_t bytes) {
 #endif
 }
 
+double ts_compute_burn(long iterations) {
+  double a0 = 1, a1 = 1.1, a2 = 1.2, a3 = 1.3, a4 = 1.4, a5 = 1.5, a6 = 1.6, a7 = 1.7;
+  for (long k = 0; k < iterations; k++) {
+    a0 = a0 * 0.9999999 + 1e-7; a1 = a1 * 0.9999999 + 1e-7; a2 = a2 * 0.9999999 + 1e-7; a3 = a3 * 0.9999999 + 1e-7;
+    a4 = a4 * 0.9999999 + 1e-7; a5 = a5 * 0.9999999 + 1e-7; a6 = a6 * 0.9999999 + 1e-7; a7 = a7 * 0.9999999 + 1e-7;
+    // registers only: the compiler may neither fold the chains nor spill them
+    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
+  }
+  return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+
 int ts_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_CONF);
   return n > 0 ? (int)n : 0;

@@ -12,11 +12,11 @@ public enum Reports {
     }
 
     public static func csv(_ r: Report) -> String {
-        var s = "op,shape,threads,fused,median_seconds,min_seconds,max_seconds,ns_per_element,gb_per_s,speedup,efficiency,roofline_percent,copy_gb_per_s,compute_floor_ns_per_element,oversubscribed\n"
+        var s = "op,shape,threads,fused,median_seconds,min_seconds,max_seconds,ns_per_element,gb_per_s,speedup,efficiency,roofline_percent,copy_gb_per_s,compute_floor_ns_per_element,compute_capacity,oversubscribed\n"
         for x in r.results {
             s += "\(x.op),\(ShapeSpec.format(x.shape)),\(x.threads),\(x.fused),\(x.median_seconds),\(x.min_seconds),\(x.max_seconds),"
             s += "\(x.ns_per_element),\(x.gb_per_s),\(x.speedup.map { "\($0)" } ?? ""),\(x.efficiency.map { "\($0)" } ?? ""),"
-            s += "\(x.roofline_percent),\(x.copy_gb_per_s),\(x.compute_floor_ns_per_element),\(x.oversubscribed)\n"
+            s += "\(x.roofline_percent),\(x.copy_gb_per_s),\(x.compute_floor_ns_per_element),\(x.compute_capacity.map { "\($0)" } ?? ""),\(x.oversubscribed)\n"
         }
         return s
     }
@@ -24,8 +24,12 @@ public enum Reports {
     public static func table(_ r: Report) -> String {
         let m = r.machine
         var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa), executor: \(r.executor)\n"
-        s += String(format: "memory copy (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
-        let header = ["op", "shape", "workers", "median ms", "min-max ms", "ns/elem", "GB/s", "speedup", "effic.", "roofline"]
+        s += String(format: "memory copy (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
+        if let c = m.compute_capacity {
+            s += String(format: "compute capacity: %d core-bound threads at once give %.2fx one thread (the speedup ceiling for compute-bound ops in this run)\n", m.cores, c)
+        }
+        s += "\n"
+        let header = ["op", "shape", "workers", "median ms", "min-max ms", "ns/elem", "GB/s", "speedup", "ceiling", "effic.", "roofline"]
         var rows: [[String]] = []
         for x in r.results {
             rows.append([
@@ -37,6 +41,7 @@ public enum Reports {
                 String(format: "%.3f", x.ns_per_element),
                 String(format: "%.1f", x.gb_per_s),
                 x.speedup.map { String(format: "%.2fx", $0) } ?? "-",
+                x.compute_capacity.map { String(format: "%.2fx", $0) } ?? "-",
                 x.efficiency.map { String(format: "%.0f%%", $0 * 100) } ?? "-",
                 String(format: "%.0f%%", x.roofline_percent),
             ])
@@ -57,7 +62,8 @@ public enum Reports {
         if r.results.contains(where: \.oversubscribed) {
             s += "\n* more workers than the \(m.cores) cores: the extra workers find no tiles left, so time should match \(m.cores) workers.\n"
         }
-        s += "roofline: max(bytes moved / copy bandwidth at that worker count, cache-resident compute time / workers), as % of the measured time.\n"
+        s += "ceiling: what that many core-bound threads give together over one alone, measured before each op (2.00x = two free cores).\n"
+        s += "roofline: max(bytes moved / copy bandwidth at that worker count, cache-resident compute time / ceiling), as % of the measured time.\n"
         return s
     }
 

@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import CTesseraKernels
+import Synchronization
 import Tessera
 
 public let tesseraVersion = "0.1.0"
@@ -25,6 +27,9 @@ public struct Record: Codable, Equatable, Sendable {
     public var copy_gb_per_s: Double
     /// single-worker ns/element of the op on cache-resident data
     public var compute_floor_ns_per_element: Double
+    /// compute capacity of min(threads, cores) threads, measured just before this workload's
+    /// sweep (see Machine.compute_capacity); absent in reports from older runs
+    public var compute_capacity: Double?
     public var oversubscribed: Bool
 }
 
@@ -35,6 +40,9 @@ public struct Machine: Codable, Equatable, Sendable {
     /// streaming copy of 2^24 floats with all cores (read + write bytes / time)
     public var copy_gb_per_s: Double
     public var copy_gb_per_s_1_thread: Double
+    /// core-bound loops on `cores` threads at once: their total throughput over one thread's
+    /// alone (2.0 on two free cores; less where the host shares them)
+    public var compute_capacity: Double?
     public var tessera_version: String
     public var isa: String
     public var cpu: String
@@ -96,6 +104,8 @@ public struct Runner {
             progress("measuring copy bandwidth with \(t) worker(s)")
             copyBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), repetitions: max(5, options.repetitions / 2))
         }
+        progress("measuring compute capacity with \(cores) thread(s)")
+        let machineCapacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
         var results: [Record] = []
         let total = options.workloads.count * options.threadList.count
         var done = 0
@@ -103,6 +113,8 @@ public struct Runner {
             let bench = try Bench(workload: w, execution: options.execution,
                                   placement: try runtime(threads: options.threadList.max() ?? 1))
             let floor = bench.computeFloor()
+            // the host's share of the cores drifts: measured again for every workload
+            let capacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
             var base: Double?
             for t in options.threadList {
                 done += 1
@@ -114,19 +126,21 @@ public struct Runner {
                 let eff = min(t, cores)
                 let bw = copyBW[eff] ?? copyBW[cores]!
                 let bytes = Double(w.count) * w.op.bytesPerElement
-                let roof = max(bytes / (bw * 1e9), Double(w.count) * floor * 1e-9 / Double(eff))
+                // compute: the cache-resident time over what `eff` threads really get together
+                let lanes = eff == 1 ? 1.0 : min(Double(eff), capacity * Double(eff) / Double(cores))
+                let roof = max(bytes / (bw * 1e9), Double(w.count) * floor * 1e-9 / lanes)
                 let speedup = base.map { $0 / med }
                 results.append(Record(
                     op: w.op.rawValue, shape: w.shape, threads: t, fused: w.fused, median_seconds: med,
                     min_seconds: times.min()!, max_seconds: times.max()!, ns_per_element: med * 1e9 / Double(w.count),
                     gb_per_s: bytes / med / 1e9, speedup: speedup, efficiency: speedup.map { $0 / Double(eff) },
                     roofline_percent: roof / med * 100, copy_gb_per_s: bw, compute_floor_ns_per_element: floor,
-                    oversubscribed: t > cores))
+                    compute_capacity: lanes, oversubscribed: t > cores))
             }
         }
         let machine = Machine(
             cores: cores, numa_nodes: options.topology.nodes.count, topology_source: options.topology.source.rawValue,
-            copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, tessera_version: tesseraVersion,
+            copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, compute_capacity: machineCapacity, tessera_version: tesseraVersion,
             isa: ISA.best.description, cpu: Self.cpuModel())
         return Report(schema_version: 1, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
                       executor: options.executor.rawValue,
@@ -146,6 +160,42 @@ public struct Runner {
             }
         }
         return Double(count) * 8 / median(times) / 1e9
+    }
+
+    /// Total throughput of `threads` core-bound loops run at once, over one loop alone
+    /// (median of 7 rounds; timed from the moment all threads have started to the last
+    /// finish).  On two free cores 2.0; a host that shares the cores with other guests gives
+    /// less, and then no executor can scale compute-bound work further.
+    public static func computeCapacity(threads: Int, iterations: Int = 4_000_000) -> Double {
+        final class Round: Sendable {
+            let arrived = Atomic<Int>(0), finished = Atomic<Int>(0)
+            let start = Atomic<UInt64>(0), end = Atomic<UInt64>(0)
+        }
+        func one() -> Double {
+            let t = DispatchTime.now().uptimeNanoseconds
+            _ = ts_compute_burn(iterations)
+            return Double(DispatchTime.now().uptimeNanoseconds - t)
+        }
+        func together() -> Double {
+            let r = Round()
+            let body: @Sendable () -> Void = {
+                if r.arrived.add(1, ordering: .acquiringAndReleasing).newValue == threads {
+                    r.start.store(DispatchTime.now().uptimeNanoseconds, ordering: .releasing)
+                }
+                while r.start.load(ordering: .acquiring) == 0 {}
+                _ = ts_compute_burn(iterations)
+                r.end.max(DispatchTime.now().uptimeNanoseconds, ordering: .acquiringAndReleasing)
+                r.finished.add(1, ordering: .acquiringAndReleasing)
+            }
+            // plain threads, not the executor under test: their start-up must not count
+            for _ in 1..<threads { Thread(block: body).start() }
+            body()
+            while r.finished.load(ordering: .acquiring) < threads { sched_yield() }
+            return Double(r.end.load(ordering: .acquiring) - r.start.load(ordering: .acquiring))
+        }
+        var ratios: [Double] = []
+        for _ in 0..<7 { ratios.append(Double(threads) * one() / together()) }
+        return median(ratios)
     }
 
     static func cpuModel() -> String {

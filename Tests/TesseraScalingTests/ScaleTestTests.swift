@@ -87,10 +87,10 @@ struct ScaleTestTests {
         let data = Data(Reports.json(report).utf8)
         let obj = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let machine = try #require(obj["machine"] as? [String: Any])
-        for key in ["cores", "numa_nodes", "copy_gb_per_s", "tessera_version"] { #expect(machine[key] != nil, "machine.\(key)") }
+        for key in ["cores", "numa_nodes", "copy_gb_per_s", "compute_capacity", "tessera_version"] { #expect(machine[key] != nil, "machine.\(key)") }
         let results = try #require(obj["results"] as? [[String: Any]])
         for r in results {
-            for key in ["op", "shape", "threads", "fused", "median_seconds", "ns_per_element", "gb_per_s"] { #expect(r[key] != nil, "\(key)") }
+            for key in ["op", "shape", "threads", "fused", "median_seconds", "ns_per_element", "gb_per_s", "compute_capacity"] { #expect(r[key] != nil, "\(key)") }
         }
         #expect(results.map { $0["op"] as? String } == ["sigmoid", "sigmoid", "softmax", "softmax"])
         #expect(results.map { $0["threads"] as? Int } == [1, 2, 1, 2])
@@ -100,6 +100,14 @@ struct ScaleTestTests {
         let svg = Reports.svg(report)
         #expect(svg.hasPrefix("<svg") && svg.contains("ideal") && svg.contains("sigmoid 4096"))
         #expect(Reports.table(report).contains("speedup"))
+    }
+
+    @Test func computeCapacityIsARatioOfThreads() {
+        // one thread against itself is about 1; n threads can give at most about n
+        let one = Runner.computeCapacity(threads: 1, iterations: 200_000)
+        #expect(one > 0.5 && one < 1.5, "\(one)")
+        let three = Runner.computeCapacity(threads: 3, iterations: 200_000)
+        #expect(three > 0.5 && three < Double(min(3, Runtime.activeCores)) * 1.25, "\(three)")
     }
 
     @Test func planTextShowsTilesAndNodes() throws {

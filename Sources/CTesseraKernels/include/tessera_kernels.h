@@ -88,6 +88,11 @@ ts_isa ts_best_isa(void);
 /// Whether this CPU can run `isa`.
 int ts_isa_supported(ts_isa isa);
 
+/// A core-bound loop (8 independent multiply-add chains, no memory traffic) of `iterations`
+/// steps; returns a value to keep it from being optimised away.  scale-test runs it on one
+/// thread per worker at once to measure how much compute the cores really give together.
+double ts_compute_burn(long iterations);
+
 // ---- thread placement (Linux; no-ops returning -1 elsewhere) ----
 /// Number of CPUs the OS reports as configured (0 if unknown).
 int ts_cpu_count(void);
