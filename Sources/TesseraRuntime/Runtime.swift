@@ -60,8 +60,10 @@ public struct Runtime: Sendable, Equatable {
         self.pinWorkers = pinWorkers ?? self.topology.isMultiNode
     }
 
-    /// Cores this process may run on.
-    public static var activeCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+    /// Cores this process may run on, read once: Foundation recomputes
+    /// `activeProcessorCount` from /proc and cgroup files on every call (24 µs here), which
+    /// the spinning pool's per-call path paid before any tile ran.
+    public static let activeCores: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
     /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt):
