@@ -66,17 +66,18 @@ public struct Runtime: Sendable, Equatable {
     public static let activeCores: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
-    /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt):
-    /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting sigmoid pays
-    /// from 2^18 elements (~170 µs of work) but not at 2^17 (~85 µs).  The spinning pool's
-    /// workers start within a microsecond; its threshold comes from one session where it paid
-    /// from 2^17 (a busier session did not confirm it: docs/grain-spinningPool.txt).  The estimate is each op's
-    /// table cost per element times the elements, so the rule adapts per op; on other
-    /// machines run `scale-test --grain` and set `parallelThresholdNs`.
+    /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt; the
+    /// estimates are each op's table cost, about half the real time there):
+    /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting pays from
+    /// sigmoid 2^18 / relu 2^21 elements.  The spinning pool's workers start within 1-2 µs
+    /// when they are spinning: splitting pays from sigmoid 2^15 / relu 2^16 (5-10 µs of
+    /// real work).  The estimate is each op's table cost per element times the elements, so
+    /// the rule adapts per op; on other machines run `scale-test --grain` and set
+    /// `parallelThresholdNs`.
     public static func breakEvenNs(_ executor: ExecutorKind) -> Double {
         switch executor {
         case .concurrentPerform: 60_000
-        case .spinningPool: 15_000
+        case .spinningPool: 5_000
         case .serial: .infinity
         }
     }

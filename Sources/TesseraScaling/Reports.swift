@@ -24,7 +24,7 @@ public enum Reports {
     public static func table(_ r: Report) -> String {
         let m = r.machine
         var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa), executor: \(r.executor)\n"
-        s += String(format: "memory copy (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
+        s += String(format: "memory copy of 2^24 floats (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
         if let c = m.compute_capacity {
             s += String(format: "compute capacity: %d core-bound threads at once give %.2fx one thread (the speedup ceiling for compute-bound ops in this run)\n", m.cores, c)
         }
@@ -63,7 +63,7 @@ public enum Reports {
             s += "\n* more workers than the \(m.cores) cores: the extra workers find no tiles left, so time should match \(m.cores) workers.\n"
         }
         s += "ceiling: what that many core-bound threads give together over one alone, measured before each op (2.00x = two free cores).\n"
-        s += "roofline: max(bytes moved / copy bandwidth at that worker count, cache-resident compute time / ceiling), as % of the measured time.\n"
+        s += "roofline: max(bytes moved / bandwidth of a copy that size at that worker count, cache-resident compute time / ceiling), as % of the measured time.\n"
         return s
     }
 

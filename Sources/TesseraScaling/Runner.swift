@@ -23,7 +23,8 @@ public struct Record: Codable, Equatable, Sendable {
     public var efficiency: Double?
     /// roofline time / measured time, in percent (100 = at the hardware's limit)
     public var roofline_percent: Double
-    /// copy bandwidth (GB/s) measured in this run at min(threads, cores) workers
+    /// copy bandwidth (GB/s) measured in this run at min(threads, cores) workers, over as
+    /// many floats as the workload (2^24 for larger ones)
     public var copy_gb_per_s: Double
     /// single-worker ns/element of the op on cache-resident data
     public var compute_floor_ns_per_element: Double
@@ -113,6 +114,15 @@ public struct Runner {
             let bench = try Bench(workload: w, execution: options.execution,
                                   placement: try runtime(threads: options.threadList.max() ?? 1))
             let floor = bench.computeFloor()
+            // a copy of the workload's own size: from L3 where it fits, which is the limit a
+            // cache-resident memory-bound op meets (2^24-float copies measure DRAM)
+            var sizedBW: [Int: Double] = [:]
+            if w.count < 1 << 24 {
+                for t in copyCounts.sorted() {
+                    sizedBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), count: w.count,
+                                                        repetitions: max(5, options.repetitions / 2))
+                }
+            }
             // the host's share of the cores drifts: measured again for every workload
             let capacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
             var base: Double?
@@ -124,7 +134,7 @@ public struct Runner {
                 let med = median(times)
                 if t == 1 { base = med }
                 let eff = min(t, cores)
-                let bw = copyBW[eff] ?? copyBW[cores]!
+                let bw = sizedBW[eff] ?? copyBW[eff] ?? copyBW[cores]!
                 let bytes = Double(w.count) * w.op.bytesPerElement
                 // compute: the cache-resident time over what `eff` threads really get together
                 let lanes = eff == 1 ? 1.0 : min(Double(eff), capacity * Double(eff) / Double(cores))
@@ -147,16 +157,19 @@ public struct Runner {
                       machine: machine, results: results)
     }
 
-    /// Streaming copy of 2^24 floats through the runtime: the memory roofline.
+    /// Copy of `count` floats through the runtime (streaming stores above the LLC): the
+    /// memory roofline; 2^24 floats measure DRAM, smaller counts the cache they fit in.
     public static func copyBandwidth(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7) -> Double {
         let x = AlignedStorage(count: count), y = AlignedStorage(count: count)
         x.pointer.initialize(repeating: 1, count: count)
         y.pointer.initialize(repeating: 0, count: count)
         let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: 1)
         let xs = SendablePointer(x.pointer), ys = SendablePointer(y.pointer)
+        // streaming stores where Tessera's own ops use them: outputs larger than the LLC
+        let nt: Int32 = count * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0
         let times = timeRuns(repetitions) {
             runtime.run(plan) { ctx in
-                KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, 1)
+                KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, nt)
             }
         }
         return Double(count) * 8 / median(times) / 1e9
