@@ -271,73 +271,87 @@ enum Engine {
             }
         case .split(let chunk):
             let perRow = (D + chunk - 1) / chunk
-            let plan = rowPlan(rows: rows, length: D, runtime: runtime)
             let partial = UnsafeMutablePointer<Double>.allocate(capacity: rows * perRow * 2)
             defer { partial.deallocate() }
             let ps = SendablePointer(partial)
-            let scratchBytes = prologue.isEmpty ? 0 : chunk * 4
-            // pass 1: per chunk, its max m and sum of exp(x - m); softmax also stores those
-            // exps in the output (computing each exp once), log_softmax stores nothing
-            runtime.run(plan, scratchBytes: scratchBytes) { ctx in
-                let k = table.kernels
-                let t = ctx.tile
-                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-                let lo = c * chunk, n = min(chunk, D - lo)
-                var src = UnsafePointer(xs[r * D + lo])
-                if !prologue.isEmpty {
-                    let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-                    applySteps(prologue, table, x: src, y: s, count: n)
-                    src = UnsafePointer(s)
-                }
-                let m = k.row_max(src, n)
-                // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
-                let shift = m == -.infinity ? 0 : m
-                // the exps are read back after every chunk of every row: stream them when large
-                let sum = log ? k.exp_sum(src, n, shift) : k.exp_store_sum(src, ys[r * D + lo], n, shift, ntFlag)
-                ps[2 * t].pointee = Double(m)
-                ps[2 * t + 1].pointee = sum
-            }
-            // combine in chunk order (fixed by the plan, not by who finished first)
             let factors = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow * 2)
             defer { factors.deallocate() }
-            for r in 0..<rows {
-                var M = -Double.infinity
-                for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
-                var S = 0.0
-                for c in 0..<perRow {
-                    let m = partial[2 * (r * perRow + c)], s = partial[2 * (r * perRow + c) + 1]
-                    S += m == -.infinity ? s : s * Foundation.exp(m - M)
-                }
-                if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
-                for c in 0..<perRow {
-                    let t = r * perRow + c, m = partial[2 * t]
-                    // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
-                    // log_softmax: one offset per row, M + log S, as hi + lo floats
-                    if log {
-                        (factors[2 * t], factors[2 * t + 1]) = split(M + Foundation.log(S))
-                    } else {
-                        factors[2 * t] = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
-                    }
-                }
-            }
             let fs = SendablePointer(factors)
-            // pass 2: normalise
-            runtime.run(plan, scratchBytes: log ? scratchBytes : 0) { ctx in
-                let k = table.kernels
-                let t = ctx.tile
-                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-                let lo = c * chunk, n = min(chunk, D - lo)
-                let out = ys[r * D + lo]
-                if log {
+            let scratchBytes = prologue.isEmpty ? 0 : chunk * 4
+            // Softmax keeps each chunk's exps for pass 2.  Where a group of rows fits in a
+            // quarter of the LLC, the exps go to a cache-resident scratch buffer and pass 2
+            // reads them from there: y is written once (streaming), never read.  Longer rows
+            // stream their exps into y and pass 2 rescales them there.
+            let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
+            let grouped = !log && rowBytes <= budget
+            let groupRows = grouped ? max(1, budget / rowBytes) : rows
+            let keep: UnsafeMutablePointer<Float>? = grouped ? .allocate(capacity: min(rows, groupRows) * D) : nil
+            defer { keep?.deallocate() }
+            let ks = keep.map { SendablePointer($0) }
+            for g0 in stride(from: 0, to: rows, by: groupRows) {
+                let g1 = min(rows, g0 + groupRows)
+                let plan = rowPlan(rows: g1 - g0, length: D, runtime: runtime)
+                let t0 = g0 * perRow
+                // pass 1: per chunk, its max m and sum of exp(x - m); softmax also stores those
+                // exps in the output (computing each exp once), log_softmax stores nothing
+                runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+                    let k = table.kernels
+                    let t = t0 + ctx.tile
+                    let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                    let lo = c * chunk, n = min(chunk, D - lo)
                     var src = UnsafePointer(xs[r * D + lo])
                     if !prologue.isEmpty {
                         let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
                         applySteps(prologue, table, x: src, y: s, count: n)
                         src = UnsafePointer(s)
                     }
-                    k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
-                } else {
-                    k.scale(out, out, n, fs[2 * t].pointee, ntFlag)
+                    let m = k.row_max(src, n)
+                    // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
+                    let shift = m == -.infinity ? 0 : m
+                    let sum = log ? k.exp_sum(src, n, shift)
+                        : k.exp_store_sum(src, ks.map { $0[(r - g0) * D + lo] } ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
+                    ps[2 * t].pointee = Double(m)
+                    ps[2 * t + 1].pointee = sum
+                }
+                // combine in chunk order (fixed by the plan, not by who finished first)
+                for r in g0..<g1 {
+                    var M = -Double.infinity
+                    for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
+                    var S = 0.0
+                    for c in 0..<perRow {
+                        let m = partial[2 * (r * perRow + c)], s = partial[2 * (r * perRow + c) + 1]
+                        S += m == -.infinity ? s : s * Foundation.exp(m - M)
+                    }
+                    if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
+                    for c in 0..<perRow {
+                        let t = r * perRow + c, m = partial[2 * t]
+                        // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
+                        // log_softmax: one offset per row, M + log S, as hi + lo floats
+                        if log {
+                            (factors[2 * t], factors[2 * t + 1]) = split(M + Foundation.log(S))
+                        } else {
+                            factors[2 * t] = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
+                        }
+                    }
+                }
+                // pass 2: normalise
+                runtime.run(plan, scratchBytes: log ? scratchBytes : 0) { ctx in
+                    let k = table.kernels
+                    let t = t0 + ctx.tile
+                    let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                    let lo = c * chunk, n = min(chunk, D - lo)
+                    let out = ys[r * D + lo]
+                    if log {
+                        var src = UnsafePointer(xs[r * D + lo])
+                        if !prologue.isEmpty {
+                            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                            applySteps(prologue, table, x: src, y: s, count: n)
+                            src = UnsafePointer(s)
+                        }
+                        k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
+                    } else {
+                        k.scale(ks.map { UnsafePointer($0[(r - g0) * D + lo]) } ?? UnsafePointer(out), out, n, fs[2 * t].pointee, ntFlag)
+                    }
                 }
             }
         }

@@ -50,6 +50,24 @@ struct SoftmaxTests {
         try checkSoftmax(x, dim: -1, log: true, runtime: rt)
     }
 
+    @Test func splitRowsInCacheSizedGroups() throws {
+        // split rows whose exps are kept in a cache-sized scratch group by group: more rows
+        // than one group holds (groups are a quarter of the LLC), identical bits for any workers
+        let D = 20_000
+        let rows = Runtime.lastLevelCacheBytes / 4 / (D * 4) + 3
+        let x = try Tensor(randomNormal: [rows, D], standardDeviation: 4, seed: 13)
+        let one = try Softmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial))
+        #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 3, tileBytes: 65536)) == one)
+        #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 32)) == one)
+        let ys = one.scalars
+        for r in [0, rows / 2, rows - 1] {
+            let row = Array(x.scalars[r * D..<(r + 1) * D]), ref = Reference.softmax(row, log: false)
+            for j in stride(from: 0, to: D, by: 97) where ref[j] > 1.2e-38 {
+                #expect(abs(Double(ys[r * D + j]) - ref[j]) <= 2e-6 * ref[j])
+            }
+        }
+    }
+
     @Test func longRowsKeepAccuracy() throws {
         // 8 x 2^21: float32 sums would drift; partial sums are double and combined with rescaling
         let x = try Tensor(randomNormal: [8, 1 << 21], standardDeviation: 3, seed: 5)
