@@ -82,9 +82,14 @@ extension Runtime {
         guard plan.tileCount > 0 else { return }
         let scratchStride = (scratchBytes + 63) & ~63
         let workers = plan.inline ? 1 : plan.workers
+        // Scratch slots for the workers that run at the same time (at most one per core):
+        // 32 workers on 2 cores must not allocate, and fault in, 32 slabs per call.  A worker
+        // takes a free slot when it claims its first tile; one that finds none (more threads
+        // than cores running at once) allocates its own.
+        let slots = scratchStride > 0 ? min(workers, Runtime.activeCores) : 0
         var scratchBase: UnsafeMutableRawPointer?
-        if scratchStride > 0 {
-            scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchStride * workers, alignment: 64)
+        if slots > 0 {
+            scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchStride * slots, alignment: 64)
         }
         defer { scratchBase?.deallocate() }
         let scratch = scratchBase.map { SendablePointer($0.assumingMemoryBound(to: UInt8.self)) }
@@ -101,12 +106,13 @@ extension Runtime {
         }
 
         let counters = plan.shares.map { _ in Counter() }
+        let slotTaken = (0..<slots).map { _ in Counter() }
         let helpOrders = plan.shares.indices.map { topology.helpOrder(from: $0) }
         let pin = pinWorkers
         withoutActuallyEscaping(body) { body in
             let work: @Sendable (Int) -> Void = { w in
                 let home = plan.share(ofWorker: w)
-                let mine = scratch.map { UnsafeMutableRawPointer($0[w * scratchStride]) }
+                var mine: UnsafeMutableRawPointer?, slot = -1, own = false
                 var saved: UnsafeMutableRawPointer?
                 if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
                 defer {
@@ -114,6 +120,8 @@ extension Runtime {
                         ts_restore_current_thread(saved)
                         saved.deallocate()
                     }
+                    if slot >= 0 { slotTaken[slot].next.store(0, ordering: .releasing) }
+                    if own { mine?.deallocate() }
                 }
                 for s in helpOrders[home] where s < plan.shares.count {
                     let share = plan.shares[s]
@@ -121,6 +129,20 @@ extension Runtime {
                     while true {
                         let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
                         if t >= share.tiles.upperBound { break }
+                        if scratchStride > 0 && mine == nil {
+                            for k in 0..<slots {
+                                let i = (w + k) % slots
+                                if slotTaken[i].next.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                                    slot = i
+                                    mine = UnsafeMutableRawPointer(scratch![i * scratchStride])
+                                    break
+                                }
+                            }
+                            if mine == nil {
+                                mine = UnsafeMutableRawPointer.allocate(byteCount: scratchStride, alignment: 64)
+                                own = true
+                            }
+                        }
                         trace?.record(tile: t, worker: w, node: home)
                         body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
                     }
