@@ -44,12 +44,14 @@ for shape in [(4096, 4096), (65536, 256), (8, 1 << 21)]:
     s, o = x.view(*shape), y.view(*shape)
     torch_ops[("softmax", shape)] = (lambda s=s, o=o: A._softmax.out(s, -1, False, out=o))
     torch_ops[("log_softmax", shape)] = (lambda s=s, o=o: A._log_softmax.out(s, -1, False, out=o))
+s, o = x.view(4096, 4096), y.view(4096, 4096)
+torch_ops[("softmax_dim0", (4096, 4096))] = lambda: A._softmax.out(s, 0, False, out=o)
 
 rows = []
 for t in threads:
     torch.set_num_threads(t)
     tt = {k: bench(f, args.repetitions) for k, f in torch_ops.items()}
-    out = subprocess.check_output([exe, "--thread-list", str(t), "--ops", "relu,sigmoid,tanh,gelu,gelu_tanh,softmax,log_softmax,chain4",
+    out = subprocess.check_output([exe, "--thread-list", str(t), "--ops", "relu,sigmoid,tanh,gelu,gelu_tanh,softmax,log_softmax,softmax_dim0,chain4",
                                    "--repetitions", str(args.repetitions), "--format", "json"], text=True, stderr=subprocess.DEVNULL)
     rep = json.loads(out)
     for r in rep["results"]:
