@@ -285,36 +285,76 @@ enum Engine {
             let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
             let grouped = !log && rowBytes <= budget
             let groupRows = grouped ? max(1, budget / rowBytes) : rows
-            let keep: UnsafeMutablePointer<Float>? = grouped ? .allocate(capacity: min(rows, groupRows) * D) : nil
+            let groups = (rows + groupRows - 1) / groupRows
+            // two groups' exps: one being written by pass 1 while pass 2 reads the other
+            let slot = min(rows, groupRows) * D
+            let keep: UnsafeMutablePointer<Float>? = grouped ? .allocate(capacity: slot * min(groups, 2)) : nil
             defer { keep?.deallocate() }
             let ks = keep.map { SendablePointer($0) }
-            for g0 in stride(from: 0, to: rows, by: groupRows) {
-                let g1 = min(rows, g0 + groupRows)
-                let plan = rowPlan(rows: g1 - g0, length: D, runtime: runtime)
-                let t0 = g0 * perRow
-                // pass 1: per chunk, its max m and sum of exp(x - m); softmax also stores those
-                // exps in the output (computing each exp once), log_softmax stores nothing
-                runtime.run(plan, scratchBytes: scratchBytes) { ctx in
-                    let k = table.kernels
-                    let t = t0 + ctx.tile
-                    let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-                    let lo = c * chunk, n = min(chunk, D - lo)
+            /// Where chunk `t`'s exps are kept (group g's slot), or nil (in y).
+            @Sendable func kept(_ t: Int, _ g: Int) -> UnsafeMutablePointer<Float>? {
+                ks.map { $0[(g % 2) * slot + (t - g * groupRows * perRow) / perRow * D + t % perRow * chunk] }
+            }
+            // pass 1 of chunk t: its max m and sum of exp(x - m); softmax also stores those exps
+            // (computing each exp once), log_softmax stores nothing
+            @Sendable func pass1(_ t: Int, _ g: Int, _ scratch: UnsafeMutableRawPointer?) {
+                let k = table.kernels
+                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                let lo = c * chunk, n = min(chunk, D - lo)
+                var src = UnsafePointer(xs[r * D + lo])
+                if !prologue.isEmpty {
+                    let s = scratch!.assumingMemoryBound(to: Float.self)
+                    applySteps(prologue, table, x: src, y: s, count: n)
+                    src = UnsafePointer(s)
+                }
+                let m = k.row_max(src, n)
+                // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
+                let shift = m == -.infinity ? 0 : m
+                let sum = log ? k.exp_sum(src, n, shift)
+                    : k.exp_store_sum(src, kept(t, g) ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
+                ps[2 * t].pointee = Double(m)
+                ps[2 * t + 1].pointee = sum
+            }
+            // pass 2 of chunk t: normalise
+            @Sendable func pass2(_ t: Int, _ g: Int, _ scratch: UnsafeMutableRawPointer?) {
+                let k = table.kernels
+                let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+                let lo = c * chunk, n = min(chunk, D - lo)
+                let out = ys[r * D + lo]
+                if log {
                     var src = UnsafePointer(xs[r * D + lo])
                     if !prologue.isEmpty {
-                        let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                        let s = scratch!.assumingMemoryBound(to: Float.self)
                         applySteps(prologue, table, x: src, y: s, count: n)
                         src = UnsafePointer(s)
                     }
-                    let m = k.row_max(src, n)
-                    // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
-                    let shift = m == -.infinity ? 0 : m
-                    let sum = log ? k.exp_sum(src, n, shift)
-                        : k.exp_store_sum(src, ks.map { $0[(r - g0) * D + lo] } ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
-                    ps[2 * t].pointee = Double(m)
-                    ps[2 * t + 1].pointee = sum
+                    k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
+                } else {
+                    k.scale(kept(t, g).map { UnsafePointer($0) } ?? UnsafePointer(out), out, n, fs[2 * t].pointee, ntFlag)
                 }
-                // combine in chunk order (fixed by the plan, not by who finished first)
-                for r in g0..<g1 {
+            }
+            // Step s runs pass 1 of group s and pass 2 of group s - 1 in one call, their tiles
+            // alternating: the exps (compute-bound) and the streaming output (memory-bound)
+            // overlap on every worker.  Group s - 1 was combined after step s - 1.
+            for step in 0...groups {
+                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
+                let n2 = step > 0 ? (min(rows, step * groupRows) - (step - 1) * groupRows) * perRow : 0
+                let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
+                let both = min(n1, n2)
+                let plan = runtime.plan(units: n1 + n2, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4, unitsPerTile: 1)
+                runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+                    let u = ctx.tile
+                    if u < 2 * both {
+                        if u % 2 == 0 { pass1(t1 + u / 2, step, ctx.scratch) } else { pass2(t2 + u / 2, step - 1, ctx.scratch) }
+                    } else if n1 > both {
+                        pass1(t1 + u - both, step, ctx.scratch)
+                    } else {
+                        pass2(t2 + u - both, step - 1, ctx.scratch)
+                    }
+                }
+                guard step < groups else { break }
+                // combine group `step` in chunk order (fixed by the plan, not by who finished first)
+                for r in step * groupRows..<min(rows, (step + 1) * groupRows) {
                     var M = -Double.infinity
                     for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
                     var S = 0.0
@@ -332,25 +372,6 @@ enum Engine {
                         } else {
                             factors[2 * t] = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
                         }
-                    }
-                }
-                // pass 2: normalise
-                runtime.run(plan, scratchBytes: log ? scratchBytes : 0) { ctx in
-                    let k = table.kernels
-                    let t = t0 + ctx.tile
-                    let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-                    let lo = c * chunk, n = min(chunk, D - lo)
-                    let out = ys[r * D + lo]
-                    if log {
-                        var src = UnsafePointer(xs[r * D + lo])
-                        if !prologue.isEmpty {
-                            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-                            applySteps(prologue, table, x: src, y: s, count: n)
-                            src = UnsafePointer(s)
-                        }
-                        k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
-                    } else {
-                        k.scale(ks.map { UnsafePointer($0[(r - g0) * D + lo]) } ?? UnsafePointer(out), out, n, fs[2 * t].pointee, ntFlag)
                     }
                 }
             }
