@@ -283,12 +283,13 @@ enum Engine {
             // reads them from there: y is written once (streaming), never read.  Longer rows
             // stream their exps into y and pass 2 rescales them there.
             let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
-            let grouped = !log && rowBytes <= budget
+            // (log_softmax keeps nothing, but its pass 2 rereads x: grouped, from L3)
+            let grouped = rowBytes <= budget
             let groupRows = grouped ? max(1, budget / rowBytes) : rows
             let groups = (rows + groupRows - 1) / groupRows
             // two groups' exps: one being written by pass 1 while pass 2 reads the other
             let slot = min(rows, groupRows) * D
-            let keep: UnsafeMutablePointer<Float>? = grouped ? .allocate(capacity: slot * min(groups, 2)) : nil
+            let keep: UnsafeMutablePointer<Float>? = grouped && !log ? .allocate(capacity: slot * min(groups, 2)) : nil
             defer { keep?.deallocate() }
             let ks = keep.map { SendablePointer($0) }
             /// Where chunk `t`'s exps are kept (group g's slot), or nil (in y).
