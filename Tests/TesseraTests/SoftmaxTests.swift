@@ -60,10 +60,15 @@ struct SoftmaxTests {
         #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 3, tileBytes: 65536)) == one)
         #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 32)) == one)
         let ys = one.scalars
+        let logOne = try LogSoftmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial))
+        #expect(try LogSoftmax().forward(x, runtime: parallelRuntime(threads: 3, tileBytes: 65536)) == logOne)
+        let ls = logOne.scalars
         for r in [0, rows / 2, rows - 1] {
-            let row = Array(x.scalars[r * D..<(r + 1) * D]), ref = Reference.softmax(row, log: false)
-            for j in stride(from: 0, to: D, by: 97) where ref[j] > 1.2e-38 {
-                #expect(abs(Double(ys[r * D + j]) - ref[j]) <= 2e-6 * ref[j])
+            let row = Array(x.scalars[r * D..<(r + 1) * D])
+            let ref = Reference.softmax(row, log: false), lref = Reference.softmax(row, log: true)
+            for j in stride(from: 0, to: D, by: 97) {
+                if ref[j] > 1.2e-38 { #expect(abs(Double(ys[r * D + j]) - ref[j]) <= 2e-6 * ref[j]) }
+                #expect(abs(Double(ls[r * D + j]) - lref[j]) <= 4e-7 * max(abs(lref[j]), 1))
             }
         }
     }
