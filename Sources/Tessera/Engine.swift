@@ -1,5 +1,6 @@
 import CTesseraKernels
 import Foundation
+import Synchronization
 import TesseraGraph
 import TesseraKernels
 import TesseraRuntime
@@ -334,45 +335,71 @@ enum Engine {
                     k.scale(kept(t, g).map { UnsafePointer($0) } ?? UnsafePointer(out), out, n, fs[2 * t].pointee, ntFlag)
                 }
             }
-            // Step s runs pass 1 of group s and pass 2 of group s - 1 in one call, their tiles
-            // alternating: the exps (compute-bound) and the streaming output (memory-bound)
-            // overlap on every worker.  Group s - 1 was combined after step s - 1.
-            for step in 0...groups {
-                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
-                let n2 = step > 0 ? (min(rows, step * groupRows) - (step - 1) * groupRows) * perRow : 0
-                let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
-                let both = min(n1, n2)
-                let plan = runtime.plan(units: n1 + n2, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4, unitsPerTile: 1)
-                runtime.run(plan, scratchBytes: scratchBytes) { ctx in
-                    let u = ctx.tile
-                    if u < 2 * both {
-                        if u % 2 == 0 { pass1(t1 + u / 2, step, ctx.scratch) } else { pass2(t2 + u / 2, step - 1, ctx.scratch) }
-                    } else if n1 > both {
-                        pass1(t1 + u - both, step, ctx.scratch)
-                    } else {
-                        pass2(t2 + u - both, step - 1, ctx.scratch)
-                    }
-                }
-                guard step < groups else { break }
-                // combine group `step` in chunk order (fixed by the plan, not by who finished first)
-                for r in step * groupRows..<min(rows, (step + 1) * groupRows) {
+            // combine group g in chunk order (fixed by the plan, not by who finished first)
+            @Sendable func combine(_ g: Int) {
+                for r in g * groupRows..<min(rows, (g + 1) * groupRows) {
                     var M = -Double.infinity
-                    for c in 0..<perRow { M = max(M, partial[2 * (r * perRow + c)]) }
+                    for c in 0..<perRow { M = max(M, ps[2 * (r * perRow + c)].pointee) }
                     var S = 0.0
                     for c in 0..<perRow {
-                        let m = partial[2 * (r * perRow + c)], s = partial[2 * (r * perRow + c) + 1]
+                        let m = ps[2 * (r * perRow + c)].pointee, s = ps[2 * (r * perRow + c) + 1].pointee
                         S += m == -.infinity ? s : s * Foundation.exp(m - M)
                     }
                     if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
                     for c in 0..<perRow {
-                        let t = r * perRow + c, m = partial[2 * t]
+                        let t = r * perRow + c, m = ps[2 * t].pointee
                         // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
                         // log_softmax: one offset per row, M + log S, as hi + lo floats
                         if log {
-                            (factors[2 * t], factors[2 * t + 1]) = split(M + Foundation.log(S))
+                            (fs[2 * t].pointee, fs[2 * t + 1].pointee) = split(M + Foundation.log(S))
                         } else {
-                            factors[2 * t] = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
+                            fs[2 * t].pointee = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
                         }
+                    }
+                }
+            }
+            // Step s runs pass 1 of group s and pass 2 of group s - 1, their tiles alternating: the
+            // exps (compute-bound) and the streaming output (memory-bound) overlap on every
+            // worker.  All steps run in one parallel call (one wake-up of the workers, not one
+            // per step): tiles are claimed in step order; a tile waits until its step is open,
+            // and the worker that finishes a step's last tile combines that step's group and
+            // opens the next.  Waiting only ever happens behind tiles already claimed by running
+            // workers, so a call whose iterations all run on one thread still completes.
+            var cum = [0]
+            for step in 0...groups {
+                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
+                let n2 = step > 0 ? (min(rows, step * groupRows) - (step - 1) * groupRows) * perRow : 0
+                cum.append(cum[step] + n1 + n2)
+            }
+            let total = cum[groups + 1], bounds = cum
+            let gate = StepGate()
+            @Sendable func tile(_ step: Int, _ u: Int, _ scratch: UnsafeMutableRawPointer?) {
+                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
+                let n2 = bounds[step + 1] - bounds[step] - n1
+                let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
+                let both = min(n1, n2)
+                if u < 2 * both {
+                    if u % 2 == 0 { pass1(t1 + u / 2, step, scratch) } else { pass2(t2 + u / 2, step - 1, scratch) }
+                } else if n1 > both {
+                    pass1(t1 + u - both, step, scratch)
+                } else {
+                    pass2(t2 + u - both, step - 1, scratch)
+                }
+            }
+            let slots = min(runtime.threads, total)
+            let plan = runtime.plan(units: slots, bytesPerUnit: chunk * 4, nsPerUnit: Double(total * chunk) * 0.4 / Double(slots),
+                                    unitsPerTile: 1)
+            runtime.run(plan, scratchBytes: scratchBytes) { ctx in
+                var step = 0
+                while true {
+                    let u = gate.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if u >= total { break }
+                    while u >= bounds[step + 1] { step += 1 }
+                    gate.waitUntilOpen(step)
+                    tile(step, u - bounds[step], ctx.scratch)
+                    if gate.done.add(1, ordering: .acquiringAndReleasing).newValue == bounds[step + 1] {
+                        if step < groups { combine(step) }
+                        gate.opened.store(step + 1, ordering: .releasing)
                     }
                 }
             }
@@ -524,7 +551,9 @@ enum Engine {
             case .rows:
                 return "\(name) over \(outer) rows of \(D)\(pre): whole rows per tile, 3 passes over a cache-resident row\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             case .split(let chunk):
-                return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
+                let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
+                let groups = rowBytes <= budget ? "groups of \(max(1, budget / rowBytes)) rows (a quarter of the LLC), pass 1 of a group alternating with pass 2 of the previous one" : "one group (rows larger than a quarter of the LLC)"
+                return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises; \(groups), all in one parallel call\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             }
         }
     }
@@ -571,6 +600,23 @@ public enum FusedExecution: String, Sendable, CaseIterable {
                 if !s.isCheap { hasCostly = true }
             }
             return out
+        }
+    }
+}
+
+/// Claim order and step barriers for a call whose tiles run in dependent steps (see the
+/// split softmax): `next` hands out tiles in step order, `done` counts finished tiles, and
+/// `opened` is the highest step whose tiles may run.
+final class StepGate: Sendable {
+    let next = Atomic<Int>(0), done = Atomic<Int>(0), opened = Atomic<Int>(0)
+
+    func waitUntilOpen(_ step: Int) {
+        var spins = 0
+        while opened.load(ordering: .acquiring) < step {
+            ts_cpu_relax()
+            spins += 1
+            // more threads than cores: let the one finishing the step run
+            if spins & 1023 == 0 { sched_yield() }
         }
     }
 }
