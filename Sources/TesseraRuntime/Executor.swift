@@ -13,7 +13,8 @@ public struct TileContext: @unchecked Sendable {
     public let worker: Int
     /// Node share index of the worker.
     public let node: Int
-    /// This worker's scratch memory (the call's `scratchBytes`, 64-byte aligned), or nil.
+    /// Scratch memory this worker holds for the whole call (the call's `scratchBytes`, 64-byte
+    /// aligned; the same buffer for every tile the worker runs in the call), or nil.
     public let scratch: UnsafeMutableRawPointer?
 }
 
