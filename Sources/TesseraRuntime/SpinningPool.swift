@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Why it exists (measured on the 2-vCPU VM this project is developed on): a
 /// `concurrentPerform` call's second iteration starts a median 30-60 µs after the call
-/// (libdispatch's parked worker is woken through its thread-pool logic; a plain semaphore
+/// (libdispatch's parked worker sits on a vCPU that this guest halts when idle -- no halt
+/// polling -- so the wake goes through the host; a plain semaphore
 /// wakes a thread in ~7 µs, a spinning thread notices new work in ~0.4 µs).  At 2^20 elements
 /// a call lasts 0.3-0.6 ms, so that late start costs 5-15% of the 2-worker speedup.  Threads
 /// that keep spinning for `spinMicroseconds` after a call pick up the next call at once.
