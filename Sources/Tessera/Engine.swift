@@ -272,12 +272,12 @@ enum Engine {
             }
         case .split(let chunk):
             let perRow = (D + chunk - 1) / chunk
-            let partial = UnsafeMutablePointer<Double>.allocate(capacity: rows * perRow * 2)
-            defer { partial.deallocate() }
-            let ps = SendablePointer(partial)
-            let factors = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow * 2)
-            defer { factors.deallocate() }
-            let fs = SendablePointer(factors)
+            // chunk c of row r: its max at maxima[c * rows + r], its sum at sums[c * rows + r]
+            // (chunk-major, as combineColumns takes them: each row reduces like a column)
+            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: rows * perRow)
+            let sums = UnsafeMutablePointer<Double>.allocate(capacity: rows * perRow)
+            defer { maxima.deallocate(); sums.deallocate() }
+            let pm = SendablePointer(maxima), ps = SendablePointer(sums)
             let scratchBytes = prologue.isEmpty ? 0 : chunk * 4
             // Softmax keeps each chunk's exps for pass 2.  Where a group of rows fits in a
             // quarter of the LLC, the exps go to a cache-resident scratch buffer and pass 2
@@ -314,8 +314,8 @@ enum Engine {
                 let shift = m == -.infinity ? 0 : m
                 let sum = log ? k.exp_sum(src, n, shift)
                     : k.exp_store_sum(src, kept(t, g) ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
-                ps[2 * t].pointee = Double(m)
-                ps[2 * t + 1].pointee = sum
+                pm[c * rows + r].pointee = m
+                ps[c * rows + r].pointee = sum
             }
             // pass 2 of chunk t: normalise
             @Sendable func pass2(_ t: Int, _ g: Int, _ scratch: UnsafeMutableRawPointer?) {
@@ -330,33 +330,16 @@ enum Engine {
                         applySteps(prologue, table, x: src, y: s, count: n)
                         src = UnsafePointer(s)
                     }
-                    k.shift(src, out, n, fs[2 * t].pointee, fs[2 * t + 1].pointee, ntFlag)
+                    k.shift(src, out, n, pm[r].pointee, pm[rows + r].pointee, ntFlag)
                 } else {
-                    k.scale(kept(t, g).map { UnsafePointer($0) } ?? UnsafePointer(out), out, n, fs[2 * t].pointee, ntFlag)
+                    k.scale(kept(t, g).map { UnsafePointer($0) } ?? UnsafePointer(out), out, n, pm[c * rows + r].pointee, ntFlag)
                 }
             }
-            // combine group g in chunk order (fixed by the plan, not by who finished first)
+            // combine group g's rows in chunk order (fixed by the plan, not by who finished first):
+            // softmax's factors replace the maxima; log_softmax's offset goes to rows 0 and 1
             @Sendable func combine(_ g: Int) {
-                for r in g * groupRows..<min(rows, (g + 1) * groupRows) {
-                    var M = -Double.infinity
-                    for c in 0..<perRow { M = max(M, ps[2 * (r * perRow + c)].pointee) }
-                    var S = 0.0
-                    for c in 0..<perRow {
-                        let m = ps[2 * (r * perRow + c)].pointee, s = ps[2 * (r * perRow + c) + 1].pointee
-                        S += m == -.infinity ? s : s * Foundation.exp(m - M)
-                    }
-                    if M == -.infinity { S = .nan } // a row of only -inf: NaN, as PyTorch
-                    for c in 0..<perRow {
-                        let t = r * perRow + c, m = ps[2 * t].pointee
-                        // softmax: each chunk's stored exps are rescaled by exp(m - M) / S;
-                        // log_softmax: one offset per row, M + log S, as hi + lo floats
-                        if log {
-                            (fs[2 * t].pointee, fs[2 * t + 1].pointee) = split(M + Foundation.log(S))
-                        } else {
-                            fs[2 * t].pointee = Float(m == -.infinity ? (S.isNaN ? .nan : 0) : Foundation.exp(m - M) / S)
-                        }
-                    }
-                }
+                combineColumns(m: pm.base, s: ps.base, chunks: perRow, stride: rows,
+                               columns: g * groupRows..<min(rows, (g + 1) * groupRows), log: log)
             }
             // Step s runs pass 1 of group s and pass 2 of group s - 1, their tiles alternating: the
             // exps (compute-bound) and the streaming output (memory-bound) overlap on every
