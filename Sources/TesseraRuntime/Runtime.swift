@@ -70,8 +70,9 @@ public struct Runtime: Sendable, Equatable {
     /// estimates are each op's table cost, about half the real time there):
     /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting pays from
     /// sigmoid 2^18 / relu 2^21 elements.  The spinning pool's workers start within 1-2 µs
-    /// when they are spinning: splitting pays from sigmoid 2^15 / relu 2^16 (5-10 µs of
-    /// real work).  The estimate is each op's table cost per element times the elements, so
+    /// when they are spinning: splitting pays from sigmoid 2^16 / relu 2^17 (about 20-35 µs
+    /// of real work; 5 µs estimated puts sigmoid 2^15, 6 % slower there, on the parallel
+    /// side and relu 2^16 inline).  The estimate is each op's table cost per element times the elements, so
     /// the rule adapts per op; on other machines run `scale-test --grain` and set
     /// `parallelThresholdNs`.
     public static func breakEvenNs(_ executor: ExecutorKind) -> Double {
@@ -81,9 +82,6 @@ public struct Runtime: Sendable, Equatable {
         case .serial: .infinity
         }
     }
-
-    /// The default executor's break-even.
-    public static var measuredBreakEvenNs: Double { breakEvenNs(.concurrentPerform) }
 
     /// Default tile: a quarter of L2 (input + output + slack stay in L2), 16 KiB–256 KiB.
     public static let defaultTileBytes: Int = {
