@@ -13,7 +13,8 @@ public struct ScaleTestConfiguration: Sendable {
     public static func resolve(
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
         topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
-        execution: String = "hybrid", executor: String = "concurrentPerform", noNUMA: Bool = false
+        execution: String = "hybrid", executor: String = "concurrentPerform", noNUMA: Bool = false,
+        rounds: Int = 3
     ) throws -> ScaleTestConfiguration {
         guard let exe = ExecutorKind(rawValue: executor), exe != .serial else {
             throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform or spinningPool")
@@ -26,6 +27,9 @@ public struct ScaleTestConfiguration: Sendable {
         }
         if let r = repetitions, r < 1 {
             throw ScaleTestError.invalidValue(option: "--repetitions", value: "\(r)", expected: "an integer >= 1")
+        }
+        guard rounds >= 1 else {
+            throw ScaleTestError.invalidValue(option: "--rounds", value: "\(rounds)", expected: "an integer >= 1")
         }
         if let tb = tileBytes, tb < 64 {
             throw ScaleTestError.invalidValue(option: "--tile-bytes", value: "\(tb)", expected: "an integer >= 64")
@@ -84,7 +88,7 @@ public struct ScaleTestConfiguration: Sendable {
         }
         let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,
-                              scenarioName: scenario.name, execution: exec, executor: exe)
+                              scenarioName: scenario.name, execution: exec, executor: exe, rounds: rounds)
         return ScaleTestConfiguration(options: opts, format: fmt, outputDirectory: output, planOnly: plan)
     }
 

@@ -69,9 +69,13 @@ public struct RunOptions: Sendable {
     public var scenarioName: String
     public var execution: FusedExecution
     public var executor: ExecutorKind
+    /// Rounds the repetitions are split over, worker counts taking turns (see `Runner.run`).
+    public var rounds: Int
 
     public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
-                scenarioName: String, execution: FusedExecution = .hybrid, executor: ExecutorKind = .concurrentPerform) {
+                scenarioName: String, execution: FusedExecution = .hybrid, executor: ExecutorKind = .concurrentPerform,
+                rounds: Int = 3) {
+        self.rounds = max(1, rounds)
         self.execution = execution
         self.executor = executor
         self.workloads = workloads
@@ -125,12 +129,24 @@ public struct Runner {
             }
             // the host's share of the cores drifts: measured again for every workload
             let capacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
+            // Each worker count's runs are split over rounds that take turns (1, 2, 4 .. 1, 2,
+            // 4 ..): the host's clock and share of the cores drift over seconds, and a speedup
+            // is only meaningful when both of its times saw the same drift.
+            let runtimes = try options.threadList.map { try runtime(threads: $0) }
+            var timesOf = [[Double]](repeating: [], count: runtimes.count)
+            for (round, reps) in Self.split(repetitions: options.repetitions, rounds: options.rounds).enumerated() {
+                for (i, rt) in runtimes.enumerated() {
+                    if round == 0 {
+                        done += 1
+                        let t = rt.threads
+                        progress("[\(done)/\(total)] \(w.label), \(t) worker(s)\(t > cores ? " (more workers than the \(cores) cores)" : "")")
+                    }
+                    timesOf[i] += bench.time(runtime: rt, repetitions: reps)
+                }
+            }
             var base: Double?
-            for t in options.threadList {
-                done += 1
-                progress("[\(done)/\(total)] \(w.label), \(t) worker(s)\(t > cores ? " (more workers than the \(cores) cores)" : "")")
-                let rt = try runtime(threads: t)
-                let times = bench.time(runtime: rt, repetitions: options.repetitions)
+            for (i, t) in options.threadList.enumerated() {
+                let times = timesOf[i]
                 let med = median(times)
                 if t == 1 { base = med }
                 let eff = min(t, cores)
@@ -155,6 +171,13 @@ public struct Runner {
         return Report(schema_version: 1, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
                       executor: options.executor.rawValue,
                       machine: machine, results: results)
+    }
+
+    /// Timed runs per round: `repetitions` split as evenly as possible over at most
+    /// `rounds` rounds (each round at least one run).
+    public static func split(repetitions: Int, rounds: Int) -> [Int] {
+        let r = max(1, min(rounds, repetitions))
+        return (0..<r).map { repetitions * ($0 + 1) / r - repetitions * $0 / r }
     }
 
     /// Copy of `count` floats through the runtime (streaming stores above the LLC): the

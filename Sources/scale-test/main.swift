@@ -35,6 +35,8 @@ struct ScaleTest: ParsableCommand {
     var grain = false
     @Option(help: "What runs the tiles: concurrentPerform (default) or spinningPool (persistent threads that spin ~100 µs between calls).")
     var executor = "concurrentPerform"
+    @Option(help: "Rounds each point's repetitions are split over, worker counts taking turns, so that the host's drift hits every worker count alike (each round starts with 20 ms of warm-up calls).")
+    var rounds = 3
 
     func run() throws {
         let cfg: ScaleTestConfiguration
@@ -42,7 +44,7 @@ struct ScaleTest: ParsableCommand {
             cfg = try ScaleTestConfiguration.resolve(
                 threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
                 topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes,
-                execution: execution, executor: executor, noNUMA: noNUMA)
+                execution: execution, executor: executor, noNUMA: noNUMA, rounds: rounds)
         } catch let e as ScaleTestError {
             throw ValidationError(e.description)
         }

@@ -27,6 +27,19 @@ struct ScaleTestTests {
         #expect(message { _ = try resolve(threadList: "1,x") }.contains("--thread-list: 'x'"))
     }
 
+    @Test func repetitionsAreSplitOverRounds() throws {
+        #expect(Runner.split(repetitions: 31, rounds: 3) == [10, 10, 11])
+        #expect(Runner.split(repetitions: 15, rounds: 3) == [5, 5, 5])
+        #expect(Runner.split(repetitions: 2, rounds: 3) == [1, 1])
+        #expect(Runner.split(repetitions: 7, rounds: 1) == [7])
+        let m = message {
+            _ = try ScaleTestConfiguration.resolve(threads: nil, threadList: nil, ops: nil, sizes: nil, repetitions: nil, config: nil,
+                                                   topology: nil, plan: false, format: "table", output: nil, quick: false,
+                                                   tileBytes: nil, rounds: 0)
+        }
+        #expect(m == "--rounds: '0' is not valid: expected an integer >= 1")
+    }
+
     @Test func sizesAndShapes() throws {
         #expect(try ShapeSpec.parse(list: "16777216,4096x4096,8x2097152") == [[16_777_216], [4096, 4096], [8, 2_097_152]])
         #expect(message { _ = try ShapeSpec.parse(list: "12x") }.contains("'12x'"))
