@@ -106,7 +106,7 @@ extension Runtime {
             return
         }
 
-        let counters = plan.shares.map { _ in Counter() }
+        let counters = plan.shares.indices.map { s in (0..<plan.blockCount(ofShare: s)).map { _ in Counter() } }
         let slotTaken = (0..<slots).map { _ in Counter() }
         let helpOrders = plan.shares.indices.map { topology.helpOrder(from: $0) }
         let pin = pinWorkers
@@ -124,28 +124,40 @@ extension Runtime {
                     if slot >= 0 { slotTaken[slot].next.store(0, ordering: .releasing) }
                     if own { mine?.deallocate() }
                 }
-                for s in helpOrders[home] where s < plan.shares.count {
-                    let share = plan.shares[s]
-                    let c = counters[s]
-                    while true {
-                        let t = share.tiles.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                        if t >= share.tiles.upperBound { break }
-                        if scratchStride > 0 && mine == nil {
-                            for k in 0..<slots {
-                                let i = (w + k) % slots
-                                if slotTaken[i].next.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                                    slot = i
-                                    mine = UnsafeMutableRawPointer(scratch![i * scratchStride])
-                                    break
-                                }
-                            }
-                            if mine == nil {
-                                mine = UnsafeMutableRawPointer.allocate(byteCount: scratchStride, alignment: 64)
-                                own = true
+                func runTile(_ t: Int) {
+                    if scratchStride > 0 && mine == nil {
+                        for k in 0..<slots {
+                            let i = (w + k) % slots
+                            if slotTaken[i].next.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                                slot = i
+                                mine = UnsafeMutableRawPointer(scratch![i * scratchStride])
+                                break
                             }
                         }
-                        trace?.record(tile: t, worker: w, node: home)
-                        body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                        if mine == nil {
+                            mine = UnsafeMutableRawPointer.allocate(byteCount: scratchStride, alignment: 64)
+                            own = true
+                        }
+                    }
+                    trace?.record(tile: t, worker: w, node: home)
+                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                }
+                // within a share: the block of the CPU this worker is on first, then the others
+                // (see TilePlan.blockCount); the CPU is read once, a stale answer only costs locality
+                let cpu = Int(ts_current_cpu())
+                for s in helpOrders[home] where s < plan.shares.count {
+                    let share = plan.shares[s]
+                    let blocks = counters[s].count
+                    let lane = share.cpus.firstIndex(of: cpu) ?? max(w - share.workers.lowerBound, 0)
+                    for step in 0..<blocks {
+                        let b = (lane + step) % blocks
+                        let range = plan.tiles(ofBlock: b, share: s)
+                        let c = counters[s][b]
+                        while true {
+                            let t = range.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            if t >= range.upperBound { break }
+                            runTile(t)
+                        }
                     }
                 }
             }

@@ -63,6 +63,22 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
         return lo..<min(lo + unitsPerTile, units)
     }
 
+    /// Contiguous blocks a node share's tiles are split into, one per CPU its workers can
+    /// run on (at most one per worker and per tile).  A worker starts with the block of the
+    /// CPU it is on, so the same tiles meet the same core's caches call after call, and
+    /// helps with the other blocks when its own is done.
+    public func blockCount(ofShare s: Int) -> Int {
+        let sh = shares[s]
+        let lanes = sh.cpus.isEmpty ? sh.workers.count : min(sh.workers.count, sh.cpus.count)
+        return max(1, min(lanes, sh.tiles.count))
+    }
+
+    /// Tiles of block `b` of share `s` (an even, deterministic split of the share's tiles).
+    public func tiles(ofBlock b: Int, share s: Int) -> Range<Int> {
+        let sh = shares[s], n = blockCount(ofShare: s), count = sh.tiles.count
+        return sh.tiles.lowerBound + count * b / n..<sh.tiles.lowerBound + count * (b + 1) / n
+    }
+
     /// Node share index of worker `w`.
     public func share(ofWorker w: Int) -> Int {
         shares.firstIndex { $0.workers.contains(w) } ?? 0
@@ -101,6 +117,14 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
             let workers = sh.workers.isEmpty ? "none" : "\(sh.workers.lowerBound)..<\(sh.workers.upperBound)"
             let units = sh.tiles.isEmpty ? "" : " (units \(sh.tiles.lowerBound * unitsPerTile)..<\(min(sh.tiles.upperBound * unitsPerTile, self.units)))"
             s += "  node \(sh.node): tiles \(tiles)\(units), workers \(workers), cpus \(sh.cpus.isEmpty ? "none here" : Topology.cpuList(sh.cpus))\n"
+            let si = shares.firstIndex(of: sh)!
+            if !inline && blockCount(ofShare: si) > 1 {
+                let blocks = (0..<blockCount(ofShare: si)).map { b in
+                    let r = self.tiles(ofBlock: b, share: si)
+                    return "\(r.lowerBound)..<\(r.upperBound)"
+                }
+                s += "    tiles per cpu (a worker starts with its cpu's, then helps): \(blocks.joined(separator: ", "))\n"
+            }
         }
         return s
     }

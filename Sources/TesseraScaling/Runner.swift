@@ -103,6 +103,10 @@ public struct Runner {
 
     public func run() throws -> Report {
         let cores = Runtime.activeCores
+        if cores > 1 {
+            progress("keeping \(cores) threads busy for 0.5 s so that the host settles")
+            Self.occupy(threads: cores, seconds: 0.5)
+        }
         let copyCounts = Set(options.threadList.map { min($0, cores) } + [1, cores])
         var copyBW: [Int: Double] = [:]
         for t in copyCounts.sorted() {
@@ -232,6 +236,28 @@ public struct Runner {
         var ratios: [Double] = []
         for _ in 0..<7 { ratios.append(Double(threads) * one() / together()) }
         return median(ratios)
+    }
+
+    /// Keeps `threads` threads computing for `seconds`.
+    ///
+    /// Why: on the VM this was developed on, the host packs an idle guest's vCPUs together;
+    /// for the first ~0.3-0.5 s of two busy threads both ran at half speed (2-worker relu at
+    /// 2^20 took as long as 1 worker, then 1.9x faster once the host had spread the vCPUs).
+    /// A run that starts with that phase measures the host, not Tessera.
+    public static func occupy(threads: Int, seconds: Double) {
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        let running = Atomic<Int>(threads - 1)
+        let body: @Sendable () -> Void = {
+            while DispatchTime.now().uptimeNanoseconds < end { _ = ts_compute_burn(100_000) }
+        }
+        for _ in 1..<max(threads, 1) {
+            Thread {
+                body()
+                running.subtract(1, ordering: .releasing)
+            }.start()
+        }
+        body()
+        while running.load(ordering: .acquiring) > 0 { sched_yield() }
     }
 
     static func cpuModel() -> String {

@@ -159,12 +159,36 @@ struct RuntimeTests {
 
     @Test func planIsPrintable() {
         let p = TilePlan(units: 1000, unitsPerTile: 100, workers: 4, topology: topo2)
+        // node 1's CPUs (and node 0's beyond this machine's) do not exist here: its two
+        // workers then get one block each; node 0 gets one per CPU that exists, up to 2
+        func blocks(_ s: Int, _ split: [String]) -> String {
+            p.blockCount(ofShare: s) < 2 ? "" : "    tiles per cpu (a worker starts with its cpu's, then helps): \(split.joined(separator: ", "))\n"
+        }
         #expect(p.description == """
             plan: 1000 units in 10 tiles of 100, 4 worker(s), 2 node(s)
               node 0: tiles 0..<5 (units 0..<500), workers 0..<2, cpus \(p.shares[0].cpus.isEmpty ? "none here" : Topology.cpuList(p.shares[0].cpus))
-              node 1: tiles 5..<10 (units 500..<1000), workers 2..<4, cpus \(p.shares[1].cpus.isEmpty ? "none here" : Topology.cpuList(p.shares[1].cpus))
-
+            \(blocks(0, ["0..<2", "2..<5"]))  node 1: tiles 5..<10 (units 500..<1000), workers 2..<4, cpus \(p.shares[1].cpus.isEmpty ? "none here" : Topology.cpuList(p.shares[1].cpus))
+            \(blocks(1, ["5..<7", "7..<10"]))
             """)
+    }
+
+    @Test func cpuBlocksSplitEachShareContiguously() {
+        for (units, perTile, workers) in [(1000, 100, 4), (1000, 7, 32), (5, 1, 32), (0, 1, 2), (300, 100, 8)] {
+            for topo in [topo2, Topology(nodes: [.init(id: 0, cpus: Array(0..<8))], source: .synthetic)] {
+                let p = TilePlan(units: units, unitsPerTile: perTile, workers: workers, topology: topo)
+                for (s, share) in p.shares.enumerated() {
+                    let n = p.blockCount(ofShare: s)
+                    let lanes = share.cpus.isEmpty ? share.workers.count : min(share.workers.count, share.cpus.count)
+                    #expect(n == max(1, min(lanes, share.tiles.count)))
+                    let ranges = (0..<n).map { p.tiles(ofBlock: $0, share: s) }
+                    // contiguous, in order, covering the share's tiles exactly, sizes within one
+                    #expect(ranges.first?.lowerBound == share.tiles.lowerBound && ranges.last?.upperBound == share.tiles.upperBound)
+                    #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+                    let sizes = ranges.map(\.count)
+                    #expect(sizes.max()! - sizes.min()! <= 1)
+                }
+            }
+        }
     }
 
     @Test func apportionIsExactAndDeterministic() {
