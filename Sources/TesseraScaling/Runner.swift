@@ -190,7 +190,8 @@ public struct Runner {
         let x = AlignedStorage(count: count), y = AlignedStorage(count: count)
         x.pointer.initialize(repeating: 1, count: count)
         y.pointer.initialize(repeating: 0, count: count)
-        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: 1)
+        // tiles as large as the runtime's (a copy is as cheap per byte as relu); forced parallel
+        let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: max(1, runtime.tileBytes / 4))
         let xs = SendablePointer(x.pointer), ys = SendablePointer(y.pointer)
         // streaming stores where Tessera's own ops use them: outputs larger than the LLC
         let nt: Int32 = count * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0

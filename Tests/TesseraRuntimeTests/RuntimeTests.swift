@@ -79,6 +79,18 @@ struct RuntimeTests {
         #expect(one.plan(units: 1 << 22, bytesPerUnit: 4, nsPerUnit: 1).inline)
     }
 
+    @Test func costlyUnitsGetShorterTiles() throws {
+        let rt = try Runtime(threads: 2, tileBytes: 128 * 1024)
+        // cheap: the tile holds tileBytes; costly: at most maxTileNs of estimated work; never
+        // below 4 KiB of input; an explicit size is kept
+        #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 0.05).unitsPerTile == 32768)
+        #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 0.6).unitsPerTile == Int(Runtime.maxTileNs / 0.6))
+        #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 1000).unitsPerTile == 1024)
+        #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 1000, unitsPerTile: 7).unitsPerTile == 7)
+        let tiny = try Runtime(threads: 2, tileBytes: 64)
+        #expect(tiny.plan(units: 1000, bytesPerUnit: 4, nsPerUnit: 1000).unitsPerTile == 16)
+    }
+
     @Test func invalidSettingsThrow() throws {
         #expect(throws: RuntimeError.invalidThreads(0)) { try Runtime(threads: 0) }
         #expect(throws: RuntimeError.invalidTileBytes(8)) { try Runtime(tileBytes: 8) }
