@@ -70,9 +70,9 @@ public struct Runtime: Sendable, Equatable {
     /// estimates are each op's table cost, about half the real time there):
     /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting pays from
     /// sigmoid 2^18 / relu 2^21 elements.  The spinning pool's workers start within 1-2 µs
-    /// when they are spinning: splitting pays from sigmoid 2^16 / relu 2^17 (about 20-35 µs
-    /// of real work; 5 µs estimated puts sigmoid 2^15, 6 % slower there, on the parallel
-    /// side and relu 2^16 inline).  The estimate is each op's table cost per element times the elements, so
+    /// when they are spinning: splitting pays from sigmoid 2^15 (two equal tiles: 14 vs 20 µs)
+    /// and relu 2^16-2^17 (5 µs estimated puts relu 2^16, 6 µs of real work, inline; parallel
+    /// was 7 % slower there in one record and 15 % faster in another).  The estimate is each op's table cost per element times the elements, so
     /// the rule adapts per op; on other machines run `scale-test --grain` and set
     /// `parallelThresholdNs`.
     public static func breakEvenNs(_ executor: ExecutorKind) -> Double {

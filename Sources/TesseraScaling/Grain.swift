@@ -34,15 +34,23 @@ public enum GrainExperiment {
             let nt: Int32 = n * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0
             // calls per timed batch: about 1 ms of work
             let inner = max(1, Int(1_000_000 / (Double(n) * op.nsPerElement * 2 + 1_000)))
-            func time(_ body: () -> Void) -> Double {
-                let ts = timeRuns(repetitions) { for _ in 0..<inner { body() } }
-                return median(ts) * 1e9 / Double(inner)
-            }
             let fn = op.kernel(in: table)
-            let plain = time { fn(x.pointer, y.pointer, n, nt) }
-            let r1 = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: one) }
-            let ra = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: auto) }
-            let rall = time { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: all) }
+            let modes: [() -> Void] = [
+                { fn(x.pointer, y.pointer, n, nt) },
+                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: one) },
+                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: auto) },
+                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: all) },
+            ]
+            // the four take turns over rounds (as in scale-test's sweep), so host drift hits
+            // them alike: auto and all workers often run the very same path
+            var times = [[Double]](repeating: [], count: modes.count)
+            for reps in Runner.split(repetitions: repetitions, rounds: 3) {
+                for (i, body) in modes.enumerated() {
+                    times[i] += timeRuns(reps) { for _ in 0..<inner { body() } }
+                }
+            }
+            let ns = times.map { median($0) * 1e9 / Double(inner) }
+            let (plain, r1, ra, rall) = (ns[0], ns[1], ns[2], ns[3])
             rows.append(GrainRow(elements: n, plain_ns: plain, one_worker_ns: r1, auto_ns: ra, all_workers_ns: rall,
                                  auto_ran_inline: auto.runsInline(units: n, nsPerUnit: op.nsPerElement),
                                  auto_vs_best: ra / min(r1, rall)))

@@ -84,11 +84,21 @@ struct RuntimeTests {
         // cheap: the tile holds tileBytes; costly: at most maxTileNs of estimated work; never
         // below 4 KiB of input; an explicit size is kept
         #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 0.05).unitsPerTile == 32768)
-        #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 0.6).unitsPerTile == Int(Runtime.maxTileNs / 0.6))
+        let capped = Int(Runtime.maxTileNs / 0.6)
+        let gelu = rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 0.6)
+        #expect(gelu.unitsPerTile <= capped + 15 && gelu.tileCount == (1 << 20 + capped - 1) / capped)
         #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 1000).unitsPerTile == 1024)
         #expect(rt.plan(units: 1 << 20, bytesPerUnit: 4, nsPerUnit: 1000, unitsPerTile: 7).unitsPerTile == 7)
         let tiny = try Runtime(threads: 2, tileBytes: 64)
         #expect(tiny.plan(units: 1000, bytesPerUnit: 4, nsPerUnit: 1000).unitsPerTile == 16)
+        // equal tiles in whole 64-byte lines: 2^15 sigmoid elements as two halves, not 26,666 + 6,102
+        let sig = rt.plan(units: 1 << 15, bytesPerUnit: 4, nsPerUnit: 0.3)
+        #expect(sig.tileCount == 2 && sig.unitsPerTile == 1 << 14)
+        for units in [1000, 33333, 100_003, 1 << 20] {
+            let p = rt.plan(units: units, bytesPerUnit: 4, nsPerUnit: 0.45)
+            #expect(p.unitsPerTile % 16 == 0 && p.unitsPerTile * 4 <= rt.tileBytes)
+            #expect(p.range(ofTile: p.tileCount - 1).count > p.unitsPerTile - 16 * p.tileCount)
+        }
     }
 
     @Test func invalidSettingsThrow() throws {
