@@ -92,6 +92,49 @@ struct KernelAccuracyTests {
                 var nt = [Float](repeating: .nan, count: n)
                 xs.withUnsafeBufferPointer { x in nt.withUnsafeMutableBufferPointer { op.kernel(in: t)(x.baseAddress, $0.baseAddress, n, 1) } }
                 #expect(nt.map(\.bitPattern) == ys.map(\.bitPattern))
+                // streaming into outputs that start off a vector boundary (a head before the
+                // first aligned vector), inputs at other offsets: same bits, nothing written
+                // outside the output
+                let guardBits: UInt32 = 0x7FC0_1234
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: (n + 64) * 8, alignment: 64)
+                defer { raw.deallocate() }
+                let bx = raw.assumingMemoryBound(to: Float.self), by = bx + n + 64
+                for off in [1, 3, 4, 7, 13] {
+                    (bx + off % 5).update(from: xs, count: n)
+                    by.initialize(repeating: Float(bitPattern: guardBits), count: n + 32)
+                    op.kernel(in: t)(bx + off % 5, by + off, n, 1)
+                    #expect((0..<n).allSatisfy { by[off + $0].bitPattern == ys[$0].bitPattern }, "\(op.variantName(t.isa)) n=\(n) off=\(off)")
+                    #expect((0..<off).allSatisfy { by[$0].bitPattern == guardBits } && (off + n..<n + 32).allSatisfy { by[$0].bitPattern == guardBits })
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [
+        [ElementwiseStep.unary(.relu), .unary(.sigmoid), .unary(.tanh), .unary(.gelu)],
+        [ElementwiseStep.affine(scale: 0.5, bias: 0.25), .unary(.relu), .clamp(lower: -1, upper: 1)],
+        [ElementwiseStep.affine(scale: 2, bias: -1)],
+    ])
+    func chainsStreamIntoOutputsOffAVectorBoundary(steps: [ElementwiseStep]) throws {
+        let cSteps = steps.map(\.cStep)
+        for t in KernelTable.available {
+            for n in EdgeValues.sizes {
+                let xs = EdgeValues.random(count: n, seed: UInt64(n) + 7)
+                var ys = [Float](repeating: .nan, count: n)
+                xs.withUnsafeBufferPointer { x in
+                    ys.withUnsafeMutableBufferPointer { t.kernels.chain(x.baseAddress, $0.baseAddress, n, cSteps, Int32(cSteps.count), 0) }
+                }
+                let guardBits: UInt32 = 0x7FC0_4321
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: (n + 64) * 8, alignment: 64)
+                defer { raw.deallocate() }
+                let bx = raw.assumingMemoryBound(to: Float.self), by = bx + n + 64
+                for off in [0, 1, 5, 9, 15] {
+                    (bx + 3).update(from: xs, count: n)
+                    by.initialize(repeating: Float(bitPattern: guardBits), count: n + 32)
+                    t.kernels.chain(bx + 3, by + off, n, cSteps, Int32(cSteps.count), 1)
+                    #expect((0..<n).allSatisfy { by[off + $0].bitPattern == ys[$0].bitPattern }, "\(t.isa) n=\(n) off=\(off)")
+                    #expect((0..<off).allSatisfy { by[$0].bitPattern == guardBits } && (off + n..<n + 32).allSatisfy { by[$0].bitPattern == guardBits })
+                }
             }
         }
     }
