@@ -246,8 +246,12 @@ enum Engine {
         switch rowStrategy(rows: rows, length: D, runtime: runtime) {
         case .rows:
             let plan = rowPlan(rows: rows, length: D, runtime: runtime)
+            // one store fence per tile, not per row: a fence after each 1 KiB row of 65536x256
+            // waited for the streaming stores to drain every time
+            let rowNT: Int32 = nt ? TS_NT_NOFENCE : 0
             // scratch: the row's exps (and the prologue's output), one row per worker
             runtime.run(plan, scratchBytes: D * 4) { ctx in
+                defer { if nt { ts_store_fence() } }
                 let k = table.kernels
                 let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
                 for r in ctx.range {
@@ -263,10 +267,10 @@ enum Engine {
                     if log {
                         let sum = k.exp_sum(src, D, m)
                         let (hi, lo) = split(Double(m) + Foundation.log(sum))
-                        k.shift(src, out, D, hi, lo, ntFlag)
+                        k.shift(src, out, D, hi, lo, rowNT)
                     } else {
                         let sum = k.exp_store_sum(src, s, D, m, 0)
-                        k.scale(s, out, D, Float(1 / sum), ntFlag)
+                        k.scale(s, out, D, Float(1 / sum), rowNT)
                     }
                 }
             }

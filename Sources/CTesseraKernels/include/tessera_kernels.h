@@ -22,8 +22,10 @@ typedef enum {
 } ts_isa;
 
 /// y[i] = f(x[i]) for i < n.  x == y (exactly in place) is allowed; partial overlap is not.
-/// `nt` != 0 asks for streaming (non-temporal) stores; honoured when y is aligned to the
-/// vector size, ignored otherwise.
+/// `nt` != 0 asks for streaming (non-temporal) stores, of whole 64-byte lines (the part of y
+/// before its first line boundary and after its last are stored normally).  nt == 1 ends
+/// with a store fence; nt == TS_NT_NOFENCE leaves the fence to the caller (`ts_store_fence`
+/// before the output is handed to another thread), for callers that write many short rows.
 typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
 /// y[i] = clamp-or-affine(x[i]; a, b): affine is x*a + b (one rounding with FMA), clamp is
 /// min(max(x, a), b) with NaN kept.
@@ -110,6 +112,14 @@ int ts_current_cpu(void);
 static inline void ts_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
+#endif
+}
+/// Streaming stores without their fence (see ts_unary_fn).
+#define TS_NT_NOFENCE 2
+/// Orders this thread's streaming stores before what follows (sfence on x86).
+static inline void ts_store_fence(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_sfence();
 #endif
 }
 /// Asks the cache to fetch [p, p + bytes): softmax fetches the next row while it works on this one.
