@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Tessera vs PyTorch on this machine, side by side in one run (medians, ns/element).
+"""Tessera vs PyTorch on this machine, call by call in one process (medians, ns/element).
 
     pip install "torch==2.13.0+cpu"       # CPU-only wheel
-    swift build -c release --product scale-test
-    python3 tools/compare_pytorch.py [--threads 1,2] [--repetitions 15]
+    swift build -c release --product TesseraC
+    python3 tools/compare_pytorch.py [--threads 1,2] [--repetitions 15] [--lib path/to/libTesseraC.so]
 
-PyTorch is timed writing into preallocated outputs (out= variants), like Tessera's runs, so
-neither pays for allocating and faulting in a 64 MiB result.
+Tessera is called through its C ABI (ctypes; the default executor, concurrentPerform), so
+both libraries run in the same process on the same input buffer, in blocks that alternate
+over three rounds: a drift of the host's speed (these VMs drift by 20 % within minutes) hits
+both alike.
+PyTorch writes into preallocated outputs (out= variants), like Tessera, so neither pays for
+allocating and faulting in a 64 MiB result.  Each op first runs for 0.2 s of warm-up calls.
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, ctypes, glob, os, statistics, time
 
 import numpy as np
 import torch
@@ -16,54 +20,118 @@ import torch
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--repetitions", type=int, default=15)
-ap.add_argument("--scale-test", default=None)
+ap.add_argument("--lib", default=None)
 args = ap.parse_args()
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-exe = args.scale_test or subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=root, text=True).strip() + "/scale-test"
-threads = [int(t) for t in args.threads.split(",")]
+path = args.lib or (glob.glob(os.path.join(root, ".build", "*", "release", "libTesseraC.so"))
+                    + glob.glob(os.path.join(root, ".build", "release", "libTesseraC.so")))[0]
+lib = ctypes.CDLL(path)
+f32p = ctypes.POINTER(ctypes.c_float)
+lib.tessera_last_error.restype = ctypes.c_char_p
+lib.tessera_version.restype = ctypes.c_char_p
+for name in ["tessera_relu", "tessera_sigmoid", "tessera_tanh", "tessera_gelu", "tessera_gelu_tanh"]:
+    getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
+for name in ["tessera_softmax", "tessera_log_softmax"]:
+    getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
+lib.tessera_runtime_create.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+lib.tessera_runtime_destroy.argtypes = [ctypes.c_void_p]
+lib.tessera_pipeline_create.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+lib.tessera_pipeline_add_activation.argtypes = [ctypes.c_void_p, ctypes.c_int]
+lib.tessera_pipeline_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
 
+
+def check(status):
+    if status != 0:
+        raise RuntimeError(f"tessera status {status}: {lib.tessera_last_error().decode()}")
+
+
+n = 1 << 24
+xn = (np.random.default_rng(7).standard_normal(n) * 2).astype(np.float32)
+x = torch.from_numpy(xn)
+yt = torch.empty_like(x)
+yn = np.empty_like(xn)
+xp, yp = xn.ctypes.data_as(f32p), yn.ctypes.data_as(f32p)
 A = torch.ops.aten
-def bench(f, reps):
-    f(); f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
 
-x = torch.randn(1 << 24) * 2
-y = torch.empty_like(x)
-torch_ops = {
-    ("relu", (1 << 24,)): lambda: torch.clamp_min(x, 0, out=y),
-    ("sigmoid", (1 << 24,)): lambda: torch.sigmoid(x, out=y),
-    ("tanh", (1 << 24,)): lambda: torch.tanh(x, out=y),
-    ("gelu", (1 << 24,)): lambda: A.gelu.out(x, out=y),
-    ("gelu_tanh", (1 << 24,)): lambda: A.gelu.out(x, approximate="tanh", out=y),
-    ("chain4", (1 << 24,)): lambda: (torch.clamp_min(x, 0, out=y), torch.sigmoid(y, out=y), torch.tanh(y, out=y), A.gelu.out(y, out=y)),
-}
+
+def shape_arg(shape):
+    return (ctypes.c_int64 * len(shape))(*shape), len(shape)
+
+
+def tessera_softmax(fn, shape, dim):
+    s, r = shape_arg(shape)
+    return lambda rt: check(fn(rt, xp, yp, s, r, dim))
+
+
+# chain4 = gelu(tanh(sigmoid(relu(x)))) as a fused Tessera pipeline
+pipe = ctypes.c_void_p()
+check(lib.tessera_pipeline_create(ctypes.byref(pipe)))
+for act in (0, 1, 2, 3):  # TESSERA_RELU, SIGMOID, TANH, GELU (tessera.h)
+    check(lib.tessera_pipeline_add_activation(pipe, act))
+flat, flat_rank = shape_arg([n])
+
+cases = [
+    ("relu", "16777216", lambda: torch.clamp_min(x, 0, out=yt), lambda rt: check(lib.tessera_relu(rt, xp, yp, n))),
+    ("sigmoid", "16777216", lambda: torch.sigmoid(x, out=yt), lambda rt: check(lib.tessera_sigmoid(rt, xp, yp, n))),
+    ("tanh", "16777216", lambda: torch.tanh(x, out=yt), lambda rt: check(lib.tessera_tanh(rt, xp, yp, n))),
+    ("gelu", "16777216", lambda: A.gelu.out(x, out=yt), lambda rt: check(lib.tessera_gelu(rt, xp, yp, n))),
+    ("gelu_tanh", "16777216", lambda: A.gelu.out(x, approximate="tanh", out=yt),
+     lambda rt: check(lib.tessera_gelu_tanh(rt, xp, yp, n))),
+]
 for shape in [(4096, 4096), (65536, 256), (8, 1 << 21)]:
-    s, o = x.view(*shape), y.view(*shape)
-    torch_ops[("softmax", shape)] = (lambda s=s, o=o: A._softmax.out(s, -1, False, out=o))
-    torch_ops[("log_softmax", shape)] = (lambda s=s, o=o: A._log_softmax.out(s, -1, False, out=o))
-s, o = x.view(4096, 4096), y.view(4096, 4096)
-torch_ops[("softmax_dim0", (4096, 4096))] = lambda: A._softmax.out(s, 0, False, out=o)
+    s, o = x.view(*shape), yt.view(*shape)
+    label = "x".join(map(str, shape))
+    cases.append(("softmax", label, lambda s=s, o=o: A._softmax.out(s, -1, False, out=o),
+                  tessera_softmax(lib.tessera_softmax, shape, -1)))
+    cases.append(("log_softmax", label, lambda s=s, o=o: A._log_softmax.out(s, -1, False, out=o),
+                  tessera_softmax(lib.tessera_log_softmax, shape, -1)))
+s, o = x.view(4096, 4096), yt.view(4096, 4096)
+cases.append(("softmax_dim0", "4096x4096", lambda: A._softmax.out(s, 0, False, out=o),
+              tessera_softmax(lib.tessera_softmax, (4096, 4096), 0)))
+cases.append(("chain4", "16777216",
+              lambda: (torch.clamp_min(x, 0, out=yt), torch.sigmoid(yt, out=yt), torch.tanh(yt, out=yt), A.gelu.out(yt, out=yt)),
+              lambda rt: check(lib.tessera_pipeline_run(rt, pipe, xp, yp, flat, flat_rank))))
+
+
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
 
 rows = []
-for t in threads:
-    torch.set_num_threads(t)
-    tt = {k: bench(f, args.repetitions) for k, f in torch_ops.items()}
-    out = subprocess.check_output([exe, "--thread-list", str(t), "--ops", "relu,sigmoid,tanh,gelu,gelu_tanh,softmax,log_softmax,softmax_dim0,chain4",
-                                   "--repetitions", str(args.repetitions), "--format", "json"], text=True, stderr=subprocess.DEVNULL)
-    rep = json.loads(out)
-    for r in rep["results"]:
-        if not r["fused"]:
-            continue
-        key = (r["op"], tuple(r["shape"]))
-        if key in tt:
-            n = np.prod(r["shape"])
-            rows.append((r["op"], "x".join(map(str, r["shape"])), t, r["ns_per_element"], tt[key] * 1e9 / n))
+rounds = 3
+for threads in [int(t) for t in args.threads.split(",")]:
+    torch.set_num_threads(threads)
+    rt = ctypes.c_void_p()
+    check(lib.tessera_runtime_create(threads, 0, None, ctypes.byref(rt)))
+    for op, shape, tf, sf in cases:
+        end = time.perf_counter() + 0.2
+        while time.perf_counter() < end:
+            tf()
+            sf(rt)
+        tt, st, ratios = [], [], []
+        for r in range(rounds):
+            k = args.repetitions * (r + 1) // rounds - args.repetitions * r // rounds
+            # blocks, not single calls: PyTorch's OpenMP threads spin after each call (libgomp's
+            # GOMP_SPINCOUNT) and hold the second core for a while, which made a Tessera call
+            # right after a PyTorch one 0.94 instead of 0.70 ns/element (gelu, 2 workers); the
+            # untimed first call of each block absorbs it
+            tf()
+            a = [timed(tf) for _ in range(k)]
+            sf(rt)
+            b = [timed(lambda: sf(rt)) for _ in range(k)]
+            tt += a
+            st += b
+            ratios.append(statistics.median(a) / statistics.median(b))
+        rows.append((op, shape, threads, statistics.median(st) * 1e9 / n, statistics.median(tt) * 1e9 / n,
+                     statistics.median(tt) / statistics.median(st), min(ratios), max(ratios)))
+    check(lib.tessera_runtime_destroy(rt))
 
-print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}) vs Tessera ({rep['machine']['isa']}), {rep['machine']['cpu']}, median of {args.repetitions}")
-print("| op | shape | workers | Tessera ns/elem | PyTorch ns/elem | PyTorch / Tessera |")
-print("|---|---|---|---|---|---|")
-for op, shape, t, a, b in rows:
-    print(f"| {op} | {shape} | {t} | {a:.3f} | {b:.3f} | {b / a:.2f}x |")
+print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}) vs Tessera {lib.tessera_version().decode()} "
+      f"(C ABI, concurrentPerform), blocks alternating over {rounds} rounds, median of {args.repetitions}")
+print()
+print("| op | shape | workers | Tessera ns/elem | PyTorch ns/elem | PyTorch / Tessera | per round |")
+print("|---|---|---|---|---|---|---|")
+for op, shape, t, a, b, r, lo, hi in rows:
+    print(f"| {op} | {shape} | {t} | {a:.3f} | {b:.3f} | {r:.2f}x | {lo:.2f}-{hi:.2f} |")
