@@ -139,6 +139,33 @@ struct KernelAccuracyTests {
         }
     }
 
+    @Test func columnFinishStreamsWholeLinesAtAnyOffset() throws {
+        // softmax along a non-last dim writes row segments of a slab: streaming or not, at any
+        // output offset and stride, the same bits, and nothing outside the segments
+        for t in KernelTable.available {
+            for (rows, w, os) in [(5, 64, 100), (3, 37, 64), (4, 64, 4096), (2, 5, 9)] {
+                let xs = EdgeValues.random(count: rows * w, seed: UInt64(w))
+                let fa = (0..<w).map { Float($0 % 7) * 0.37 + 0.1 }, fb = (0..<w).map { Float($0 % 5) * 0.01 }
+                for log in [Int32(0), 1] {
+                    var want: [UInt32] = []
+                    let raw = UnsafeMutableRawPointer.allocate(byteCount: (rows * os + 64) * 4, alignment: 64)
+                    defer { raw.deallocate() }
+                    let out = raw.assumingMemoryBound(to: Float.self)
+                    for (off, nt) in [(0, Int32(0)), (0, 1), (3, 1), (4, 1), (13, 1)] {
+                        out.initialize(repeating: Float(bitPattern: 0x7FC0_5555), count: rows * os + 64)
+                        xs.withUnsafeBufferPointer { x in
+                            t.kernels.cols_finish(x.baseAddress, w, out + off, os, rows, w, log, fa, fb, nt)
+                        }
+                        let got = (0..<rows).flatMap { r in (0..<w).map { out[off + r * os + $0].bitPattern } }
+                        if want.isEmpty { want = got } else { #expect(got == want, "\(t.isa) rows=\(rows) w=\(w) off=\(off)") }
+                        let written = Set((0..<rows).flatMap { r in (0..<w).map { off + r * os + $0 } })
+                        #expect((0..<rows * os + 64).allSatisfy { written.contains($0) || out[$0].bitPattern == 0x7FC0_5555 })
+                    }
+                }
+            }
+        }
+    }
+
     @Test func variantsAreListedOnceAndNamed() {
         #expect(ISA.scalar.isSupported)
         #expect(KernelTable.best.isa == ISA.best)
