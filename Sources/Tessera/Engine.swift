@@ -358,35 +358,65 @@ enum Engine {
                 let n2 = step > 0 ? (min(rows, step * groupRows) - (step - 1) * groupRows) * perRow : 0
                 cum.append(cum[step] + n1 + n2)
             }
-            let total = cum[groups + 1], bounds = cum
-            let gate = StepGate()
-            @Sendable func tile(_ step: Int, _ u: Int, _ scratch: UnsafeMutableRawPointer?) {
+            let bounds = cum
+            // Each step's chunk positions k (the k-th chunk of its group) are split into one
+            // contiguous block per core; block b holds pass 1 of positions k in step s and their
+            // pass 2 in step s + 1, so a worker that keeps to its CPU's block reads back the
+            // exps it wrote itself (on a host whose cores do not share a cache, another core's
+            // exps cost a cross-cache transfer; docs/tile-affinity.md).  Idle workers help with
+            // the other blocks of the same step.
+            let blocks = max(1, min(runtime.threads, Runtime.activeCores))
+            let gate = StepGate(steps: groups + 1, blocks: blocks)
+            @Sendable func sizes(_ step: Int) -> (n1: Int, n2: Int) {
                 let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
-                let n2 = bounds[step + 1] - bounds[step] - n1
-                let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
-                let both = min(n1, n2)
-                if u < 2 * both {
-                    if u % 2 == 0 { pass1(t1 + u / 2, step, scratch) } else { pass2(t2 + u / 2, step - 1, scratch) }
-                } else if n1 > both {
-                    pass1(t1 + u - both, step, scratch)
-                } else {
-                    pass2(t2 + u - both, step - 1, scratch)
-                }
+                return (n1, bounds[step + 1] - bounds[step] - n1)
             }
+            /// Chunk positions of block b in a step with n1 pass-1 and n2 pass-2 tiles.
+            @Sendable func positions(_ b: Int, _ n1: Int, _ n2: Int) -> Range<Int> {
+                let K = max(n1, n2)
+                return K * b / blocks..<K * (b + 1) / blocks
+            }
+            /// Tiles in block b: per position, pass 1 (if k < n1) and pass 2 (if k < n2).
+            @Sendable func tileCount(_ b: Int, _ n1: Int, _ n2: Int) -> Int {
+                let r = positions(b, n1, n2)
+                return max(0, min(r.upperBound, n1) - r.lowerBound) + max(0, min(r.upperBound, n2) - r.lowerBound)
+            }
+            /// The i-th tile of block b: passes alternate over the positions both passes have
+            /// (the exps, compute-bound, and the streaming output, memory-bound, overlap).
+            @Sendable func tile(_ step: Int, _ b: Int, _ i: Int, _ scratch: UnsafeMutableRawPointer?) {
+                let (n1, n2) = sizes(step)
+                let r = positions(b, n1, n2)
+                let both = max(0, min(r.upperBound, min(n1, n2)) - r.lowerBound)
+                let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
+                let (k, first): (Int, Bool) = i < 2 * both ? (r.lowerBound + i / 2, i % 2 == 0)
+                    : (r.lowerBound + both + i - 2 * both, n1 > n2)
+                if first { pass1(t1 + k, step, scratch) } else { pass2(t2 + k, step - 1, scratch) }
+            }
+            let total = bounds[groups + 1]
             let slots = min(runtime.threads, total)
             let plan = runtime.plan(units: slots, bytesPerUnit: chunk * 4, nsPerUnit: Double(total * chunk) * 0.4 / Double(slots),
                                     unitsPerTile: 1)
             runtime.run(plan, scratchBytes: scratchBytes) { ctx in
-                var step = 0
-                while true {
-                    let u = gate.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if u >= total { break }
-                    while u >= bounds[step + 1] { step += 1 }
-                    gate.waitUntilOpen(step)
-                    tile(step, u - bounds[step], ctx.scratch)
-                    if gate.done.add(1, ordering: .acquiringAndReleasing).newValue == bounds[step + 1] {
-                        if step < groups { combine(step) }
-                        gate.opened.store(step + 1, ordering: .releasing)
+                // by CPU where there is a block per core (see TilePlan.blockCount), else by worker
+                let cpu = Int(ts_current_cpu())
+                let lane = (blocks == Runtime.activeCores && cpu >= 0 ? cpu : ctx.worker) % blocks
+                for step in 0...groups {
+                    let (n1, n2) = sizes(step)
+                    for k in 0..<blocks {
+                        let b = (lane + k) % blocks
+                        let count = tileCount(b, n1, n2)
+                        while true {
+                            let i = gate.claim(step: step, block: b)
+                            if i >= count { break }
+                            gate.waitUntilOpen(step)
+                            tile(step, b, i, ctx.scratch)
+                            // tiles of step s + 1 wait for the opening, so the count reaches the
+                            // end of step s only when every one of its tiles is done
+                            if gate.done.add(1, ordering: .acquiringAndReleasing).newValue == bounds[step + 1] {
+                                if step < groups { combine(step) }
+                                gate.opened.store(step + 1, ordering: .releasing)
+                            }
+                        }
                     }
                 }
             }
@@ -595,7 +625,23 @@ public enum FusedExecution: String, Sendable, CaseIterable {
 /// split softmax): `next` hands out tiles in step order, `done` counts finished tiles, and
 /// `opened` is the highest step whose tiles may run.
 final class StepGate: Sendable {
-    let next = Atomic<Int>(0), done = Atomic<Int>(0), opened = Atomic<Int>(0)
+    let done = Atomic<Int>(0), opened = Atomic<Int>(0)
+    /// Claim counters, one per (step, block); padded so that two blocks' counters, hammered by
+    /// different cores, do not share a cache line.
+    private final class Claim: Sendable {
+        let next = Atomic<Int>(0)
+        let pad: (Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0)
+    }
+    private let claims: [[Claim]]
+
+    init(steps: Int, blocks: Int) {
+        claims = (0..<steps).map { _ in (0..<blocks).map { _ in Claim() } }
+    }
+
+    /// The next unclaimed index of block `block` in step `step` (may exceed its tile count).
+    func claim(step: Int, block: Int) -> Int {
+        claims[step][block].next.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
 
     func waitUntilOpen(_ step: Int) {
         var spins = 0

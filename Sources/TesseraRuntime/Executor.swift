@@ -168,7 +168,10 @@ extension Runtime {
                 for s in helpOrders[home] where s < plan.shares.count {
                     let share = plan.shares[s]
                     let blocks = counters[s].count
-                    let lane = share.cpus.firstIndex(of: cpu) ?? max(w - share.workers.lowerBound, 0)
+                    // by CPU where there is a block per CPU; with fewer workers than CPUs, two
+                    // CPUs would share a block, so then by worker
+                    let byWorker = max(w - share.workers.lowerBound, 0)
+                    let lane = blocks == share.cpus.count ? share.cpus.firstIndex(of: cpu) ?? byWorker : byWorker
                     for step in 0..<blocks {
                         let b = (lane + step) % blocks
                         let range = plan.tiles(ofBlock: b, share: s)
