@@ -64,6 +64,9 @@ typedef struct {
   double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt);
   /// sum of exp(x[i] - m) in double, nothing stored.
   double (*exp_sum)(const float *x, size_t n, float m);
+  /// exp_store_sum (y != NULL, regular stores) or exp_sum (y == NULL), and *next_max = the
+  /// max over next[0..<n] (as row_max: the next row's max, its loads overlapping the exps).
+  double (*exp_sum_peek)(const float *x, float *y, size_t n, float m, const float *next, float *next_max);
   /// y[i] = x[i] * s
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
