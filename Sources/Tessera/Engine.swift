@@ -322,7 +322,9 @@ enum Engine {
             }
             // pass 1 of chunk t: its max m and sum of exp(x - m); softmax also stores those exps
             // (computing each exp once), log_softmax stores nothing
-            @Sendable func pass1(_ t: Int, _ g: Int, _ scratch: UnsafeMutableRawPointer?) {
+            // `next`: the chunk this worker expects to take next; its max is then taken during
+            // this chunk's exps (as the rows path does) and kept in `peek` for that call
+            @Sendable func pass1(_ t: Int, _ g: Int, _ scratch: UnsafeMutableRawPointer?, next: Int?, peek: inout Peek) {
                 let k = table.kernels
                 let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
                 let lo = c * chunk, n = min(chunk, D - lo)
@@ -332,11 +334,24 @@ enum Engine {
                     applySteps(prologue, table, x: src, y: s, count: n)
                     src = UnsafePointer(s)
                 }
-                let m = k.row_max(src, n)
+                let m = peek.chunk == t ? peek.max : k.row_max(src, n)
+                peek.chunk = -1
                 // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
                 let shift = m == -.infinity ? 0 : m
-                let sum = log ? k.exp_sum(src, n, shift)
-                    : k.exp_store_sum(src, kept(t, g) ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
+                var ahead: UnsafePointer<Float>?
+                if let nx = next, prologue.isEmpty, log || ks != nil {
+                    let (nr, nc) = nx.quotientAndRemainder(dividingBy: perRow)
+                    if min(chunk, D - nc * chunk) == n { ahead = UnsafePointer(xs[nr * D + nc * chunk]) }
+                }
+                let sum: Double
+                if let ahead {
+                    var nm: Float = 0
+                    sum = k.exp_sum_peek(src, log ? nil : kept(t, g), n, shift, ahead, &nm)
+                    peek = Peek(chunk: next!, max: nm)
+                } else {
+                    sum = log ? k.exp_sum(src, n, shift)
+                        : k.exp_store_sum(src, kept(t, g) ?? ys[r * D + lo], n, shift, ks == nil ? ntFlag : 0)
+                }
                 pm[c * rows + r].pointee = m
                 ps[c * rows + r].pointee = sum
             }
@@ -402,14 +417,20 @@ enum Engine {
             }
             /// The i-th tile of block b: passes alternate over the positions both passes have
             /// (the exps, compute-bound, and the streaming output, memory-bound, overlap).
-            @Sendable func tile(_ step: Int, _ b: Int, _ i: Int, _ scratch: UnsafeMutableRawPointer?) {
+            @Sendable func tile(_ step: Int, _ b: Int, _ i: Int, _ scratch: UnsafeMutableRawPointer?, _ peek: inout Peek) {
                 let (n1, n2) = sizes(step)
                 let r = positions(b, n1, n2)
                 let both = max(0, min(r.upperBound, min(n1, n2)) - r.lowerBound)
                 let t1 = step * groupRows * perRow, t2 = (step - 1) * groupRows * perRow
                 let (k, first): (Int, Bool) = i < 2 * both ? (r.lowerBound + i / 2, i % 2 == 0)
                     : (r.lowerBound + both + i - 2 * both, n1 > n2)
-                if first { pass1(t1 + k, step, scratch) } else { pass2(t2 + k, step - 1, scratch) }
+                if first {
+                    // the next position of this block, unless another worker takes it first
+                    let next = k + 1 < min(r.upperBound, n1) ? t1 + k + 1 : nil
+                    pass1(t1 + k, step, scratch, next: next, peek: &peek)
+                } else {
+                    pass2(t2 + k, step - 1, scratch)
+                }
             }
             let total = bounds[groups + 1]
             let slots = min(runtime.threads, total)
@@ -419,6 +440,7 @@ enum Engine {
                 // by CPU where there is a block per core (see TilePlan.blockCount), else by worker
                 let cpu = Int(ts_current_cpu())
                 let lane = (blocks == Runtime.activeCores && cpu >= 0 ? cpu : ctx.worker) % blocks
+                var peek = Peek()
                 for step in 0...groups {
                     let (n1, n2) = sizes(step)
                     for k in 0..<blocks {
@@ -428,7 +450,7 @@ enum Engine {
                             let i = gate.claim(step: step, block: b)
                             if i >= count { break }
                             gate.waitUntilOpen(step)
-                            tile(step, b, i, ctx.scratch)
+                            tile(step, b, i, ctx.scratch, &peek)
                             // tiles of step s + 1 wait for the opening, so the count reaches the
                             // end of step s only when every one of its tiles is done
                             if gate.done.add(1, ordering: .acquiringAndReleasing).newValue == bounds[step + 1] {
@@ -643,6 +665,12 @@ public enum FusedExecution: String, Sendable, CaseIterable {
 /// Claim order and step barriers for a call whose tiles run in dependent steps (see the
 /// split softmax): `next` hands out tiles in step order, `done` counts finished tiles, and
 /// `opened` is the highest step whose tiles may run.
+/// A chunk's max taken ahead by the worker that expects to process it (-1: none).
+struct Peek {
+    var chunk = -1
+    var max: Float = 0
+}
+
 final class StepGate: Sendable {
     let done = Atomic<Int>(0), opened = Atomic<Int>(0)
     /// Claim counters, one per (step, block); padded so that two blocks' counters, hammered by
