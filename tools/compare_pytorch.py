@@ -93,6 +93,13 @@ cases.append(("chain4", "16777216",
               lambda rt: check(lib.tessera_pipeline_run(rt, pipe, xp, yp, flat, flat_rank))))
 
 
+def warm(f, seconds=0.05):
+    end = time.perf_counter() + seconds
+    f()
+    while time.perf_counter() < end:
+        f()
+
+
 def timed(f):
     t = time.perf_counter()
     f()
@@ -115,11 +122,11 @@ for threads in [int(t) for t in args.threads.split(",")]:
             k = args.repetitions * (r + 1) // rounds - args.repetitions * r // rounds
             # blocks, not single calls: PyTorch's OpenMP threads spin after each call (libgomp's
             # GOMP_SPINCOUNT) and hold the second core for a while, which made a Tessera call
-            # right after a PyTorch one 0.94 instead of 0.70 ns/element (gelu, 2 workers); the
-            # untimed first call of each block absorbs it
-            tf()
+            # right after a PyTorch one 0.94 instead of 0.70 ns/element (gelu, 2 workers; relu
+            # 0.23-0.43 instead of 0.20); 50 ms of untimed calls start each block
+            warm(tf)
             a = [timed(tf) for _ in range(k)]
-            sf(rt)
+            warm(lambda: sf(rt))
             b = [timed(lambda: sf(rt)) for _ in range(k)]
             tt += a
             st += b
