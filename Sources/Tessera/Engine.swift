@@ -662,15 +662,15 @@ public enum FusedExecution: String, Sendable, CaseIterable {
     }
 }
 
-/// Claim order and step barriers for a call whose tiles run in dependent steps (see the
-/// split softmax): `next` hands out tiles in step order, `done` counts finished tiles, and
-/// `opened` is the highest step whose tiles may run.
 /// A chunk's max taken ahead by the worker that expects to process it (-1: none).
 struct Peek {
     var chunk = -1
     var max: Float = 0
 }
 
+/// Claims and step barriers for a call whose tiles run in dependent steps (see the split
+/// softmax): `claim` hands out each (step, block)'s tiles, workers going through the steps in
+/// order; `done` counts finished tiles, and `opened` is the highest step whose tiles may run.
 final class StepGate: Sendable {
     let done = Atomic<Int>(0), opened = Atomic<Int>(0)
     /// Claim counters, one per (step, block); padded so that two blocks' counters, hammered by

@@ -88,7 +88,7 @@ extension Runtime {
             // the same cache line
             let count = max(1, (units + per - 1) / per)
             let line = max(1, 64 / bytes)
-            per = ((units + count - 1) / count + line - 1) / line * line
+            per = max(line, ((units + count - 1) / count + line - 1) / line * line)
         }
         return TilePlan(units: units, unitsPerTile: per, workers: threads, topology: topology,
                         inline: runsInline(units: units, nsPerUnit: nsPerUnit))

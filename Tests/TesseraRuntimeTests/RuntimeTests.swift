@@ -94,6 +94,8 @@ struct RuntimeTests {
         // equal tiles in whole 64-byte lines: 2^15 sigmoid elements as two halves, not 26,666 + 6,102
         let sig = rt.plan(units: 1 << 15, bytesPerUnit: 4, nsPerUnit: 0.3)
         #expect(sig.tileCount == 2 && sig.unitsPerTile == 1 << 14)
+        #expect(rt.plan(units: 0, bytesPerUnit: 4, nsPerUnit: 0.45).tileCount == 0)
+        #expect(rt.plan(units: 5, bytesPerUnit: 4, nsPerUnit: 0.45).tileCount == 1)
         for units in [1000, 33333, 100_003, 1 << 20] {
             let p = rt.plan(units: units, bytesPerUnit: 4, nsPerUnit: 0.45)
             #expect(p.unitsPerTile % 16 == 0 && p.unitsPerTile * 4 <= rt.tileBytes)
