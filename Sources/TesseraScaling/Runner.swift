@@ -241,9 +241,9 @@ public struct Runner {
 
     /// Keeps `threads` threads computing for `seconds`.
     ///
-    /// Why: on the VM this was developed on, the host packs an idle guest's vCPUs together;
-    /// for the first ~0.3-0.5 s of two busy threads both ran at half speed (2-worker relu at
-    /// 2^20 took as long as 1 worker, then 1.9x faster once the host had spread the vCPUs).
+    /// Why: on the VM this was developed on, a guest that has been idle gets its second vCPU's
+    /// full share only after a while: for the first ~0.3-0.5 s of two busy threads both ran at
+    /// half speed (2-worker relu at 2^20 took as long as 1 worker, then 1.9x less).
     /// A run that starts with that phase measures the host, not Tessera.
     public static func occupy(threads: Int, seconds: Double) {
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
