@@ -12,37 +12,25 @@ both alike.
 PyTorch writes into preallocated outputs (out= variants), like Tessera, so neither pays for
 allocating and faulting in a 64 MiB result.  Each op first runs for 0.2 s of warm-up calls.
 """
-import argparse, ctypes, glob, os, statistics, time
+import argparse, ctypes, os, statistics, sys, time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Examples", "python"))
+import tessera_ctypes as tc  # noqa: E402  (the C ABI's signatures, shared with the Python example)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--repetitions", type=int, default=15)
 ap.add_argument("--lib", default=None)
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-path = args.lib or (glob.glob(os.path.join(root, ".build", "*", "release", "libTesseraC.so"))
-                    + glob.glob(os.path.join(root, ".build", "release", "libTesseraC.so")))[0]
-lib = ctypes.CDLL(path)
-f32p = ctypes.POINTER(ctypes.c_float)
-lib.tessera_last_error.restype = ctypes.c_char_p
-lib.tessera_version.restype = ctypes.c_char_p
-for name in ["tessera_relu", "tessera_sigmoid", "tessera_tanh", "tessera_gelu", "tessera_gelu_tanh"]:
-    getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
-for name in ["tessera_softmax", "tessera_log_softmax"]:
-    getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
-lib.tessera_runtime_create.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-lib.tessera_runtime_destroy.argtypes = [ctypes.c_void_p]
-lib.tessera_pipeline_create.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-lib.tessera_pipeline_add_activation.argtypes = [ctypes.c_void_p, ctypes.c_int]
-lib.tessera_pipeline_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+lib = tc.load(args.lib)
+f32p = tc.f32p
 
 
 def check(status):
-    if status != 0:
-        raise RuntimeError(f"tessera status {status}: {lib.tessera_last_error().decode()}")
+    tc.check(lib, status)
 
 
 n = 1 << 24
@@ -54,12 +42,8 @@ xp, yp = xn.ctypes.data_as(f32p), yn.ctypes.data_as(f32p)
 A = torch.ops.aten
 
 
-def shape_arg(shape):
-    return (ctypes.c_int64 * len(shape))(*shape), len(shape)
-
-
 def tessera_softmax(fn, shape, dim):
-    s, r = shape_arg(shape)
+    s, r = tc.shape(shape)
     return lambda rt: check(fn(rt, xp, yp, s, r, dim))
 
 
@@ -68,7 +52,7 @@ pipe = ctypes.c_void_p()
 check(lib.tessera_pipeline_create(ctypes.byref(pipe)))
 for act in (0, 1, 2, 3):  # TESSERA_RELU, SIGMOID, TANH, GELU (tessera.h)
     check(lib.tessera_pipeline_add_activation(pipe, act))
-flat, flat_rank = shape_arg([n])
+flat, flat_rank = tc.shape([n])
 
 cases = [
     ("relu", "16777216", lambda: torch.clamp_min(x, 0, out=yt), lambda rt: check(lib.tessera_relu(rt, xp, yp, n))),
@@ -134,6 +118,7 @@ for threads in [int(t) for t in args.threads.split(",")]:
         rows.append((op, shape, threads, statistics.median(st) * 1e9 / n, statistics.median(tt) * 1e9 / n,
                      statistics.median(tt) / statistics.median(st), min(ratios), max(ratios)))
     check(lib.tessera_runtime_destroy(rt))
+check(lib.tessera_pipeline_destroy(pipe))
 
 print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}) vs Tessera {lib.tessera_version().decode()} "
       f"(C ABI, concurrentPerform), blocks alternating over {rounds} rounds, median of {args.repetitions}")

@@ -5,36 +5,19 @@
     python3 Examples/python/example.py [path/to/libTesseraC.so]
 """
 import ctypes
-import glob
 import math
-import os
 import sys
 
 import numpy as np
 
-here = os.path.dirname(os.path.abspath(__file__))
-root = os.path.dirname(os.path.dirname(here))
-path = sys.argv[1] if len(sys.argv) > 1 else (glob.glob(os.path.join(root, ".build", "*", "release", "libTesseraC.so"))
-                                              + glob.glob(os.path.join(root, ".build", "release", "libTesseraC.so")))[0]
-lib = ctypes.CDLL(path)
-f32p = ctypes.POINTER(ctypes.c_float)
-lib.tessera_last_error.restype = ctypes.c_char_p
-lib.tessera_version.restype = ctypes.c_char_p
-for name in ["tessera_relu", "tessera_sigmoid", "tessera_tanh", "tessera_gelu", "tessera_gelu_tanh"]:
-    getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
-lib.tessera_softmax.argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
-lib.tessera_runtime_create.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-lib.tessera_runtime_destroy.argtypes = [ctypes.c_void_p]
+import tessera_ctypes as tc  # the signatures, next to this file
 
-
-def ptr(a):
-    assert a.dtype == np.float32 and a.flags["C_CONTIGUOUS"]
-    return a.ctypes.data_as(f32p)
+lib = tc.load(sys.argv[1] if len(sys.argv) > 1 else None)
+ptr = tc.ptr
 
 
 def check(status):
-    if status != 0:
-        raise RuntimeError(f"tessera status {status}: {lib.tessera_last_error().decode()}")
+    tc.check(lib, status)
 
 
 print("tessera", lib.tessera_version().decode())
@@ -60,8 +43,8 @@ for name, ref in refs.items():
 
 s = (rng.standard_normal((64, 1000)) * 5).astype(np.float32)
 out = np.empty_like(s)
-shape = (ctypes.c_int64 * 2)(64, 1000)
-check(lib.tessera_softmax(rt, ptr(s), ptr(out), shape, 2, -1))
+shape, rank = tc.shape((64, 1000))
+check(lib.tessera_softmax(rt, ptr(s), ptr(out), shape, rank, -1))
 sd = s.astype(np.float64)
 ref = np.exp(sd - sd.max(axis=1, keepdims=True))
 ref /= ref.sum(axis=1, keepdims=True)

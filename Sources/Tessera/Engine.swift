@@ -136,6 +136,13 @@ enum Engine {
         return .rows(rowsPerTile: max(1, runtime.tileBytes / max(length * 4, 1)))
     }
 
+    /// Rows per group of split rows whose exps stay in a quarter of the LLC, or nil when one
+    /// row is larger than that.
+    static func splitGroupRows(length D: Int) -> Int? {
+        let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
+        return rowBytes <= budget ? max(1, budget / rowBytes) : nil
+    }
+
     /// The tile plan of a last-dim softmax: units are rows, or row chunks when split.
     static func rowPlan(rows: Int, length D: Int, runtime: Runtime) -> TilePlan {
         switch rowStrategy(rows: rows, length: D, runtime: runtime) {
@@ -275,11 +282,11 @@ enum Engine {
                     }
                     return
                 }
+                // with a prologue: the row goes through it into the scratch row first
                 for r in ctx.range {
-                    var src = UnsafePointer(xs[r * D])
                     let out = ys[r * D]
-                    applySteps(prologue, table, x: src, y: s, count: D)
-                    src = UnsafePointer(s)
+                    applySteps(prologue, table, x: UnsafePointer(xs[r * D]), y: s, count: D)
+                    let src = UnsafePointer(s)
                     let m = k.row_max(src, D)
                     // fetch the next row while this one's exps are computed
                     if r + 1 < rows { ts_prefetch(xs[(r + 1) * D], D * 4) }
@@ -306,10 +313,10 @@ enum Engine {
             // quarter of the LLC, the exps go to a cache-resident scratch buffer and pass 2
             // reads them from there: y is written once (streaming), never read.  Longer rows
             // stream their exps into y and pass 2 rescales them there.
-            let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
             // (log_softmax keeps nothing, but its pass 2 rereads x: grouped, from L3)
-            let grouped = rowBytes <= budget
-            let groupRows = grouped ? max(1, budget / rowBytes) : rows
+            let cached = splitGroupRows(length: D)
+            let grouped = cached != nil
+            let groupRows = cached ?? rows
             let groups = (rows + groupRows - 1) / groupRows
             // two groups' exps: one being written by pass 1 while pass 2 reads the other
             let slot = min(rows, groupRows) * D
@@ -386,12 +393,14 @@ enum Engine {
             // and the worker that finishes a step's last tile combines that step's group and
             // opens the next.  Waiting only ever happens behind tiles already claimed by running
             // workers, so a call whose iterations all run on one thread still completes.
-            var cum = [0]
-            for step in 0...groups {
-                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
-                let n2 = step > 0 ? (min(rows, step * groupRows) - (step - 1) * groupRows) * perRow : 0
-                cum.append(cum[step] + n1 + n2)
+            /// Chunks of group g (0 outside the groups).
+            @Sendable func groupChunks(_ g: Int) -> Int {
+                g >= 0 && g < groups ? (min(rows, (g + 1) * groupRows) - g * groupRows) * perRow : 0
             }
+            /// Step s's pass-1 tiles (group s) and pass-2 tiles (group s - 1).
+            @Sendable func sizes(_ step: Int) -> (n1: Int, n2: Int) { (groupChunks(step), groupChunks(step - 1)) }
+            var cum = [0]
+            for step in 0...groups { cum.append(cum[step] + sizes(step).n1 + sizes(step).n2) }
             let bounds = cum
             // Each step's chunk positions k (the k-th chunk of its group) are split into one
             // contiguous block per core; block b holds pass 1 of positions k in step s and their
@@ -401,10 +410,6 @@ enum Engine {
             // the other blocks of the same step.
             let blocks = max(1, min(runtime.threads, Runtime.activeCores))
             let gate = StepGate(steps: groups + 1, blocks: blocks)
-            @Sendable func sizes(_ step: Int) -> (n1: Int, n2: Int) {
-                let n1 = step < groups ? (min(rows, (step + 1) * groupRows) - step * groupRows) * perRow : 0
-                return (n1, bounds[step + 1] - bounds[step] - n1)
-            }
             /// Chunk positions of block b in a step with n1 pass-1 and n2 pass-2 tiles.
             @Sendable func positions(_ b: Int, _ n1: Int, _ n2: Int) -> Range<Int> {
                 let K = max(n1, n2)
@@ -607,10 +612,10 @@ enum Engine {
             }
             switch rowStrategy(rows: outer, length: D, runtime: runtime) {
             case .rows:
-                return "\(name) over \(outer) rows of \(D)\(pre): whole rows per tile, 3 passes over a cache-resident row\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
+                return "\(name) over \(outer) rows of \(D)\(pre): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             case .split(let chunk):
-                let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
-                let groups = rowBytes <= budget ? "groups of \(max(1, budget / rowBytes)) rows (a quarter of the LLC), pass 1 of a group alternating with pass 2 of the previous one" : "one group (rows larger than a quarter of the LLC)"
+                let groups = splitGroupRows(length: D).map { "groups of \($0) rows (a quarter of the LLC), pass 1 of a group alternating with pass 2 of the previous one" }
+                    ?? "one group (rows larger than a quarter of the LLC)"
                 return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises; \(groups), all in one parallel call\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             }
         }

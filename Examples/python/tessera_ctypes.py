@@ -1,0 +1,56 @@
+"""ctypes bindings for Tessera's C ABI (Sources/CTesseraABI/include/tessera.h): one place that
+declares the signatures, shared by Examples/python/example.py and tools/compare_pytorch.py.
+
+    import tessera_ctypes as tc
+    lib = tc.load()                   # or tc.load("path/to/libTesseraC.so")
+    tc.check(lib, lib.tessera_relu(runtime, tc.ptr(x), tc.ptr(y), x.size))
+"""
+import ctypes
+import glob
+import os
+
+f32p = ctypes.POINTER(ctypes.c_float)
+_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def default_path():
+    """libTesseraC.so from this checkout's release build (swift build -c release --product TesseraC)."""
+    found = (glob.glob(os.path.join(_root, ".build", "*", "release", "libTesseraC.so"))
+             + glob.glob(os.path.join(_root, ".build", "release", "libTesseraC.so")))
+    if not found:
+        raise FileNotFoundError("libTesseraC.so not found: swift build -c release --product TesseraC")
+    return found[0]
+
+
+def load(path=None):
+    lib = ctypes.CDLL(path or default_path())
+    lib.tessera_last_error.restype = ctypes.c_char_p
+    lib.tessera_version.restype = ctypes.c_char_p
+    for name in ["tessera_relu", "tessera_sigmoid", "tessera_tanh", "tessera_gelu", "tessera_gelu_tanh"]:
+        getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
+    for name in ["tessera_softmax", "tessera_log_softmax"]:
+        getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
+    lib.tessera_runtime_create.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.tessera_runtime_destroy.argtypes = [ctypes.c_void_p]
+    lib.tessera_pipeline_create.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    lib.tessera_pipeline_destroy.argtypes = [ctypes.c_void_p]
+    lib.tessera_pipeline_add_activation.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.tessera_pipeline_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    return lib
+
+
+def check(lib, status):
+    """Raises with Tessera's message for a non-zero status."""
+    if status != 0:
+        raise RuntimeError(f"tessera status {status}: {lib.tessera_last_error().decode()}")
+
+
+def ptr(a):
+    """A contiguous float32 numpy array as float *."""
+    assert a.dtype.name == "float32" and a.flags["C_CONTIGUOUS"]
+    return a.ctypes.data_as(f32p)
+
+
+def shape(dims):
+    """(int64_t *shape, rank) for the softmax and pipeline calls."""
+    return (ctypes.c_int64 * len(dims))(*dims), len(dims)
