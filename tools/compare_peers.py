@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Tessera vs onnxruntime vs PyTorch vs the memory limit, side by side in one process.
+
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install numpy onnx onnxruntime torch
+    swift build -c release --product TesseraC
+    .venv-peers/bin/python tools/compare_peers.py [--threads 1,2] [--repetitions 15] [--ops relu,softmax]
+
+(torch's Linux wheel pulls ~6 GB of CUDA wheels; only its CPU backend runs here.)  No test
+needs these packages.  What each peer runs, into preallocated outputs:
+  Tessera      its C ABI through ctypes (Examples/python/tessera_ctypes.py), default executor
+  onnxruntime  one single-node model per op, IOBinding onto the same numpy buffers,
+               intra_op_num_threads = workers, sequential execution
+  PyTorch      out= variants (aten ops), torch.set_num_threads(workers)
+  memory limit tools/memory_limit.c: y = max(x, 0) with streaming stores over pthreads
+               (compiled by this script with cc), the floor for 8 bytes moved per element
+Blocks of calls alternate over three rounds (the host's speed drifts), each block after
+50 ms of untimed calls.  Target (issue 13): Tessera <= 0.9x the faster peer, or <= 1.15x
+the memory limit where that is the bound.
+"""
+import argparse, ctypes, os, platform, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Examples", "python"))
+import tessera_ctypes as tc  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--threads", default="1,2")
+ap.add_argument("--repetitions", type=int, default=15)
+ap.add_argument("--ops", default=None, help="comma-separated op names (default: all)")
+ap.add_argument("--lib", default=None, help="path to libTesseraC.so")
+args = ap.parse_args()
+
+try:
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+except ImportError:
+    ort = None
+try:
+    import torch
+except ImportError:
+    torch = None
+
+lib = tc.load(args.lib)
+
+
+def check(status):
+    tc.check(lib, status)
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = line.split()
+                isa = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse2"
+                return f"{name} ({isa}, {os.cpu_count()} CPUs)"
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---- the memory limit (plain C) ----
+tmp = tempfile.mkdtemp()
+so = os.path.join(tmp, "memory_limit.so")
+subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-pthread", os.path.join(ROOT, "tools", "memory_limit.c"), "-o", so])
+ml = ctypes.CDLL(so)
+ml.memory_limit_relu.argtypes = [tc.f32p, tc.f32p, ctypes.c_size_t, ctypes.c_int]
+
+n = 1 << 24
+xn = (np.random.default_rng(7).standard_normal(n) * 2).astype(np.float32)
+yn = np.empty_like(xn)
+xp, yp = xn.ctypes.data_as(tc.f32p), yn.ctypes.data_as(tc.f32p)
+
+# ---- the workloads: (op, shape, Tessera call, ONNX node builder, torch call) ----
+pipe = ctypes.c_void_p()
+check(lib.tessera_pipeline_create(ctypes.byref(pipe)))
+for act in (0, 1, 2, 3):  # relu, sigmoid, tanh, gelu (tessera.h's tessera_activation)
+    check(lib.tessera_pipeline_add_activation(pipe, act))
+flat, flat_rank = tc.shape([n])
+
+
+def t_unary(fn):
+    return lambda rt: check(fn(rt, xp, yp, n))
+
+
+def t_softmax(fn, shape, dim):
+    s, r = tc.shape(shape)
+    return lambda rt: check(fn(rt, xp, yp, s, r, dim))
+
+
+def onnx_node(kind, **attrs):
+    return lambda: [helper.make_node(kind, ["x"], ["y"], **attrs)]
+
+
+def onnx_chain():
+    return [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["a"], ["b"]),
+            helper.make_node("Tanh", ["b"], ["c"]), helper.make_node("Gelu", ["c"], ["y"])]
+
+
+cases = []
+flat_shape = (n,)
+cases += [
+    ("relu", flat_shape, t_unary(lib.tessera_relu), onnx_node("Relu"), lambda x, y: torch.clamp_min(x, 0, out=y)),
+    ("sigmoid", flat_shape, t_unary(lib.tessera_sigmoid), onnx_node("Sigmoid"), lambda x, y: torch.sigmoid(x, out=y)),
+    ("tanh", flat_shape, t_unary(lib.tessera_tanh), onnx_node("Tanh"), lambda x, y: torch.tanh(x, out=y)),
+    ("gelu", flat_shape, t_unary(lib.tessera_gelu), onnx_node("Gelu"), lambda x, y: torch.ops.aten.gelu.out(x, out=y)),
+    ("gelu_tanh", flat_shape, t_unary(lib.tessera_gelu_tanh), onnx_node("Gelu", approximate="tanh"),
+     lambda x, y: torch.ops.aten.gelu.out(x, approximate="tanh", out=y)),
+]
+for shape in [(4096, 4096), (65536, 256), (8, 1 << 21)]:
+    cases.append(("softmax", shape, t_softmax(lib.tessera_softmax, shape, -1), onnx_node("Softmax", axis=-1),
+                  lambda x, y: torch.ops.aten._softmax.out(x, -1, False, out=y)))
+    cases.append(("log_softmax", shape, t_softmax(lib.tessera_log_softmax, shape, -1), onnx_node("LogSoftmax", axis=-1),
+                  lambda x, y: torch.ops.aten._log_softmax.out(x, -1, False, out=y)))
+cases.append(("softmax_dim0", (4096, 4096), t_softmax(lib.tessera_softmax, (4096, 4096), 0), onnx_node("Softmax", axis=0),
+              lambda x, y: torch.ops.aten._softmax.out(x, 0, False, out=y)))
+cases.append(("chain4", flat_shape, lambda rt: check(lib.tessera_pipeline_run(rt, pipe, xp, yp, flat, flat_rank)), onnx_chain,
+              lambda x, y: (torch.clamp_min(x, 0, out=y), torch.sigmoid(y, out=y), torch.tanh(y, out=y),
+                            torch.ops.aten.gelu.out(y, out=y))))
+if args.ops:
+    wanted = set(args.ops.split(","))
+    cases = [c for c in cases if c[0] in wanted]
+
+
+def ort_runner(nodes, shape, threads):
+    """A session for one op, bound to xn / yn viewed as `shape`; None if onnxruntime lacks the op."""
+    g = helper.make_graph(nodes(), "op", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 -- report and go on without this peer for the op
+        print(f"onnxruntime: {nodes()[0].op_type}: {e}", file=sys.stderr)
+        return None
+    io = sess.io_binding()
+    io.bind_input("x", "cpu", 0, np.float32, list(shape), xn.ctypes.data)
+    io.bind_output("y", "cpu", 0, np.float32, list(shape), yn.ctypes.data)
+    return lambda: sess.run_with_iobinding(io)
+
+
+def warm(f, seconds=0.05):
+    end = time.perf_counter() + seconds
+    f()
+    while time.perf_counter() < end:
+        f()
+
+
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+rounds = 3
+rows = []
+isa_ml = None
+for threads in [int(t) for t in args.threads.split(",")]:
+    if torch is not None:
+        torch.set_num_threads(threads)
+    rt = ctypes.c_void_p()
+    check(lib.tessera_runtime_create(threads, 0, None, ctypes.byref(rt)))
+    for op, shape, tf, onnx_nodes, torch_fn in cases:
+        runners = {"tessera": lambda tf=tf: tf(rt)}
+        if ort is not None:
+            r = ort_runner(onnx_nodes, shape, threads)
+            if r is not None:
+                runners["onnxruntime"] = r
+        if torch is not None:
+            xt, yt = torch.from_numpy(xn).view(*shape), torch.from_numpy(yn).view(*shape)
+            runners["pytorch"] = lambda f=torch_fn, xt=xt, yt=yt: f(xt, yt)
+        runners["memory limit"] = lambda: ml.memory_limit_relu(xp, yp, n, threads)
+        isa_ml = ml.memory_limit_relu(xp, yp, n, threads)
+        times = {k: [] for k in runners}
+        for k, f in runners.items():  # 0.2 s of warm-up for each before any timing
+            warm(f, 0.2)
+        for r in range(rounds):
+            reps = args.repetitions * (r + 1) // rounds - args.repetitions * r // rounds
+            for k, f in runners.items():
+                # blocks, not single calls: PyTorch's and onnxruntime's threads spin after a
+                # call and hold the other core for a while; 50 ms of untimed calls first
+                warm(f)
+                times[k] += [timed(f) for _ in range(reps)]
+        med = {k: statistics.median(v) * 1e9 / n for k, v in times.items()}
+        rows.append((op, "x".join(map(str, shape)), threads, med))
+    check(lib.tessera_runtime_destroy(rt))
+check(lib.tessera_pipeline_destroy(pipe))
+
+print(f"machine: {cpu_name()}")
+vers = [f"Tessera {lib.tessera_version().decode()} (C ABI, concurrentPerform)"]
+if ort is not None:
+    vers.append(f"onnxruntime {ort.__version__}")
+if torch is not None:
+    vers.append(f"PyTorch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})")
+vers.append(f"memory limit: plain C relu, AVX{'-512' if isa_ml == 512 else '2'} streaming stores")
+print("peers: " + ", ".join(vers))
+print(f"ns/element, medians of {args.repetitions} calls per peer in blocks alternating over {rounds} rounds; "
+      "target: Tessera <= 0.9x the faster peer or <= 1.15x the memory limit")
+print()
+print("| op | shape | workers | Tessera | onnxruntime | PyTorch | memory limit | Tessera / faster peer | Tessera / memory limit | target |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+misses = 0
+for op, shape, t, med in rows:
+    peers = [med[k] for k in ("onnxruntime", "pytorch") if k in med]
+    best = min(peers) if peers else None
+    ts, lim = med["tessera"], med["memory limit"]
+    ok = (best is not None and ts <= 0.9 * best) or ts <= 1.15 * lim
+    misses += not ok
+    cell = lambda k: f"{med[k]:.3f}" if k in med else "-"  # noqa: E731
+    print(f"| {op} | {shape} | {t} | {ts:.3f} | {cell('onnxruntime')} | {cell('pytorch')} | {lim:.3f} | "
+          f"{ts / best:.2f}x | {ts / lim:.2f}x | {'met' if ok else 'MISSED'} |" if best else
+          f"| {op} | {shape} | {t} | {ts:.3f} | - | - | {lim:.3f} | - | {ts / lim:.2f}x | {'met' if ok else 'MISSED'} |")
+print()
+print(f"{len(rows) - misses} of {len(rows)} rows within the target")
