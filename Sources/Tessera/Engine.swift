@@ -12,7 +12,17 @@ enum Engine {
     /// 4 KiB scratch -- both stay in L1 while every step runs over the block.
     static let blockElements = 1024
 
-    static func streaming(outputBytes: Int) -> Bool { outputBytes >= Runtime.lastLevelCacheBytes }
+    /// Whether `bytes` of output written under `plan` get streaming stores (see CacheModel).
+    static func streams(_ runtime: Runtime, bytes: Int, plan: TilePlan) -> Bool {
+        runtime.streams(outputBytes: bytes, workers: plan.inline ? 1 : plan.workers)
+    }
+
+    /// The same for a call that has no plan yet: one worker when it runs inline.
+    static func streams(_ runtime: Runtime, bytes: Int, inline: Bool) -> Bool {
+        runtime.streams(outputBytes: bytes, workers: inline ? 1 : runtime.threads)
+    }
+
+    
 
     // MARK: element-wise
 
@@ -21,8 +31,9 @@ enum Engine {
     static func elementwise(_ step: ElementwiseStep, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                             count: Int, runtime: Runtime, table: KernelTable = .best) {
         guard count > 0 else { return }
-        let nt = streaming(outputBytes: count * 4)
-        if runtime.runsInline(units: count, nsPerUnit: step.nsPerElement) {
+        let inline = runtime.runsInline(units: count, nsPerUnit: step.nsPerElement)
+        let nt = streams(runtime, bytes: count * 4, inline: inline)
+        if inline {
             step.apply(table, x, y, count, streaming: nt)
             return
         }
@@ -46,14 +57,15 @@ enum Engine {
             elementwise(steps[0], x: x, y: y, count: count, runtime: runtime, table: table)
             return
         }
-        let nt = streaming(outputBytes: count * 4)
         let segments = execution.segments(steps)
         let flat = segments.flatMap { $0 }.map(\.cStep)
         let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
         let cost = steps.reduce(0) { $0 + $1.nsPerElement }
+        let inline = runtime.runsInline(units: count, nsPerUnit: cost)
+        let nt = streams(runtime, bytes: count * 4, inline: inline)
         flat.withUnsafeBufferPointer { fb in
             let cs = SendablePointer(fb.baseAddress!)
-            if runtime.runsInline(units: count, nsPerUnit: cost) {
+            if inline {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: blockElements) { s in
                     runSegments(table, cs.base, bounds, x: x, y: y, count: count, scratch: s.baseAddress!, streaming: nt)
                 }
@@ -138,8 +150,8 @@ enum Engine {
 
     /// Rows per group of split rows whose exps stay in a quarter of the LLC, or nil when one
     /// row is larger than that.
-    static func splitGroupRows(length D: Int) -> Int? {
-        let rowBytes = D * 4, budget = Runtime.lastLevelCacheBytes / 4
+    static func splitGroupRows(length D: Int, cache: CacheModel) -> Int? {
+        let rowBytes = D * 4, budget = cache.llcBytes / 4
         return rowBytes <= budget ? max(1, budget / rowBytes) : nil
     }
 
@@ -247,7 +259,7 @@ enum Engine {
 
     static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
                             log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
-        let nt = streaming(outputBytes: rows * D * 4)
+        let nt = streams(runtime, bytes: rows * D * 4, plan: rowPlan(rows: rows, length: D, runtime: runtime))
         let xs = SendablePointer(x), ys = SendablePointer(y)
         let ntFlag: Int32 = nt ? 1 : 0
         switch rowStrategy(rows: rows, length: D, runtime: runtime) {
@@ -314,7 +326,7 @@ enum Engine {
             // reads them from there: y is written once (streaming), never read.  Longer rows
             // stream their exps into y and pass 2 rescales them there.
             // (log_softmax keeps nothing, but its pass 2 rereads x: grouped, from L3)
-            let cached = splitGroupRows(length: D)
+            let cached = splitGroupRows(length: D, cache: runtime.cache)
             let grouped = cached != nil
             let groupRows = cached ?? rows
             let groups = (rows + groupRows - 1) / groupRows
@@ -485,7 +497,7 @@ enum Engine {
         let xs = SendablePointer(x), ys = SendablePointer(y)
         let chunks = (D + columnChunk - 1) / columnChunk
         let mRows = max(chunks, 2) // log_softmax's offset takes two rows of maxima
-        let ntFlag: Int32 = streaming(outputBytes: outer * D * inner * 4) ? 1 : 0
+        let ntFlag: Int32 = streams(runtime, bytes: outer * D * inner * 4, plan: plan) ? 1 : 0
         switch strategy {
         case .slabs:
             // scratch: the slab packed contiguously (then its exps, for softmax), maxima, sums
@@ -592,7 +604,7 @@ enum Engine {
             let how = steps.count == 1 ? "one kernel per tile"
                 : segs.count == 1 ? "all steps per vector in registers, one pass per tile"
                 : "\(segs.map { "[\($0.map(\.description).joined(separator: ", "))]" }.joined(separator: " then ")) over \(blockElements)-element L1 blocks per tile"
-            return "elementwise: \(how), \(streaming(outputBytes: count * 4) ? "streaming" : "regular") stores\n" + plan.description
+            return "elementwise: \(how), \(streams(runtime, bytes: count * 4, plan: plan) ? "streaming" : "regular") stores\n" + plan.description
         case .softmax(let pro, let dim, let log):
             let dims = shape.isEmpty ? [1] : shape
             let d = (try? normalizedDim(dim, rank: shape.count)) ?? 0
@@ -614,7 +626,7 @@ enum Engine {
             case .rows:
                 return "\(name) over \(outer) rows of \(D)\(pre): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             case .split(let chunk):
-                let groups = splitGroupRows(length: D).map { "groups of \($0) rows (a quarter of the LLC), pass 1 of a group alternating with pass 2 of the previous one" }
+                let groups = splitGroupRows(length: D, cache: runtime.cache).map { "groups of \($0) rows (a quarter of the LLC), pass 1 of a group alternating with pass 2 of the previous one" }
                     ?? "one group (rows larger than a quarter of the LLC)"
                 return "\(name) over \(outer) rows of \(D)\(pre): rows split in chunks of \(chunk); pass 1 per-chunk (max, sum), combined in chunk order; pass 2 normalises; \(groups), all in one parallel call\n" + rowPlan(rows: outer, length: D, runtime: runtime).description
             }

@@ -8,12 +8,14 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
     case invalidThreads(Int)
     case invalidTileBytes(Int)
     case invalidEnvironment(variable: String, value: String, expected: String)
+    case invalidCache(String)
 
     public var description: String {
         switch self {
         case .invalidThreads(let n): "thread count must be at least 1, got \(n)"
         case .invalidTileBytes(let n): "tile size must be at least 64 bytes, got \(n)"
         case .invalidEnvironment(let v, let value, let expected): "\(v)=\(value): expected \(expected)"
+        case .invalidCache(let why): "cache model: \(why)"
         }
     }
 }
@@ -44,13 +46,18 @@ public struct Runtime: Sendable, Equatable {
     public var parallelThresholdNs: Double
     /// Pin workers to their node's CPUs while they work (default: only on multi-node topologies).
     public var pinWorkers: Bool
+    /// The cache sizes store and grouping decisions read (default: `CacheModel.detected`).
+    public var cache: CacheModel
+    /// Streaming or regular stores for outputs: `auto` asks `cache` (the default).
+    public var stores: StorePolicy
 
     public init(threads: Int? = nil, tileBytes: Int? = nil, topology: Topology? = nil,
                 executor: ExecutorKind = .concurrentPerform, parallelThresholdNs: Double? = nil,
-                pinWorkers: Bool? = nil) throws {
+                pinWorkers: Bool? = nil, cache: CacheModel? = nil, stores: StorePolicy = .auto) throws {
         let t = threads ?? Runtime.defaultThreads
         guard t >= 1 else { throw RuntimeError.invalidThreads(t) }
-        let tb = tileBytes ?? Runtime.defaultTileBytes
+        let model = cache ?? CacheModel.detected
+        let tb = tileBytes ?? model.defaultTileBytes
         guard tb >= 64 else { throw RuntimeError.invalidTileBytes(tb) }
         self.threads = t
         self.tileBytes = tb
@@ -58,6 +65,19 @@ public struct Runtime: Sendable, Equatable {
         self.executor = executor
         self.parallelThresholdNs = parallelThresholdNs ?? Runtime.breakEvenNs(executor)
         self.pinWorkers = pinWorkers ?? self.topology.isMultiNode
+        self.cache = model
+        self.stores = stores
+    }
+
+    /// Whether an output of `bytes` written by `workers` workers gets streaming stores under
+    /// this runtime's policy (workers beyond the cores share them: counted as the cores).
+    @inlinable
+    public func streams(outputBytes bytes: Int, workers: Int) -> Bool {
+        switch stores {
+        case .auto: cache.streams(outputBytes: bytes, workers: min(workers, Runtime.activeCores))
+        case .streaming: true
+        case .regular: false
+        }
     }
 
     /// Cores this process may run on, read once: Foundation recomputes
@@ -83,19 +103,8 @@ public struct Runtime: Sendable, Equatable {
         }
     }
 
-    /// Default tile: a quarter of L2 (input + output + slack stay in L2), 16 KiB–256 KiB.
-    public static let defaultTileBytes: Int = {
-        let l2 = Int(ts_cache_size(2))
-        let guess = l2 > 0 ? l2 / 4 : 128 * 1024
-        return min(max(guess, 16 * 1024), 256 * 1024)
-    }()
-
-    /// Last-level cache bytes (sysfs, else sysconf, else 32 MiB): outputs at least this big
-    /// are written with streaming stores, which skip the read-for-ownership.
-    public static let lastLevelCacheBytes: Int = {
-        let l3 = Int(ts_cache_size(3))
-        return l3 > 0 ? l3 : 32 << 20
-    }()
+    /// Default tile of the detected cache model (see `CacheModel.defaultTileBytes`).
+    public static var defaultTileBytes: Int { CacheModel.detected.defaultTileBytes }
 
     /// `TESSERA_THREADS` if set and valid, else the active cores.
     public static var defaultThreads: Int {

@@ -14,8 +14,27 @@ public struct ScaleTestConfiguration: Sendable {
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
         topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
         execution: String = "hybrid", executor: String = "concurrentPerform", noNUMA: Bool = false,
-        rounds: Int = 3
+        rounds: Int = 3, stores: String = "auto", cache: String? = nil
     ) throws -> ScaleTestConfiguration {
+        let policies = try stores.split(separator: ",").map { raw in
+            let n = raw.trimmingCharacters(in: .whitespaces)
+            guard let p = StorePolicy(rawValue: n) else {
+                throw ScaleTestError.invalidValue(option: "--stores", value: n, expected: "auto, streaming or regular (comma-separated)")
+            }
+            return p
+        }
+        guard !policies.isEmpty else {
+            throw ScaleTestError.invalidValue(option: "--stores", value: stores, expected: "auto, streaming or regular (comma-separated)")
+        }
+        var model = CacheModel.detected
+        if let cache {
+            do {
+                model = try CacheModel.fromEnvironment(["TESSERA_CACHE": cache])!
+            } catch {
+                throw ScaleTestError.invalidValue(option: "--cache", value: cache,
+                                                  expected: "key=size pairs as TESSERA_CACHE takes (l1, l2, l3, shared, llc), e.g. l2=2M,l3=260M,shared=2")
+            }
+        }
         guard let exe = ExecutorKind(rawValue: executor), exe != .serial else {
             throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform or spinningPool")
         }
@@ -88,15 +107,17 @@ public struct ScaleTestConfiguration: Sendable {
         }
         let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,
-                              scenarioName: scenario.name, execution: exec, executor: exe, rounds: rounds)
+                              scenarioName: scenario.name, execution: exec, executor: exe, rounds: rounds,
+                              stores: policies, cache: model)
         return ScaleTestConfiguration(options: opts, format: fmt, outputDirectory: output, planOnly: plan)
     }
 
     /// The printable plan of every workload at the largest worker count.
     public func planText() throws -> String {
         let t = options.threadList.max() ?? 1
-        let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor)
-        var s = options.topology.description + "kernels: \(ISA.best) (\(KernelTable.available.map { $0.isa.description }.joined(separator: ", ")) available)\n\n"
+        let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor,
+                             cache: options.cache, stores: options.stores[0])
+        var s = options.topology.description + options.cache.description + "\n" + "kernels: \(ISA.best) (\(KernelTable.available.map { $0.isa.description }.joined(separator: ", ")) available)\n\n"
         for w in options.workloads {
             let b = try Bench(workload: w, execution: options.execution)
             s += "== \(w.label), \(t) worker(s)\n"

@@ -31,7 +31,7 @@ public enum GrainExperiment {
             let src = try Tensor(randomNormal: [n], standardDeviation: 2, seed: 3)
             src.withUnsafeBufferPointer { x.pointer.update(from: $0.baseAddress!, count: n) }
             y.pointer.initialize(repeating: 0, count: n)
-            let nt: Int32 = n * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0
+            let nt: Int32 = auto.streams(outputBytes: n * 4, workers: 1) ? 1 : 0 // the plain loop: one thread
             // calls per timed batch: about 1 ms of work
             let inner = max(1, Int(1_000_000 / (Double(n) * op.nsPerElement * 2 + 1_000)))
             let fn = op.kernel(in: table)

@@ -24,15 +24,22 @@ public enum Reports {
     public static func table(_ r: Report) -> String {
         let m = r.machine
         var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa), executor: \(r.executor)\n"
-        s += String(format: "memory copy of 2^24 floats (streaming stores): %.1f GB/s with 1 worker, %.1f GB/s with %d\n", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
+        if let cm = m.cache_model { s += cm + "\n" }
+        s += String(format: "memory copy of 2^24 floats (the faster of streaming and regular stores): %.1f GB/s with 1 worker, %.1f GB/s with %d", m.copy_gb_per_s_1_thread, m.copy_gb_per_s, m.cores)
+        if let st = m.copy_streaming_gb_per_s, let rg = m.copy_regular_gb_per_s {
+            s += String(format: " (streaming %.1f, regular %.1f)", st, rg)
+        }
+        s += "\n"
         if let c = m.compute_capacity {
             s += String(format: "compute capacity: %d core-bound threads at once give %.2fx one thread (the speedup ceiling for compute-bound ops in this run)\n", m.cores, c)
         }
         s += "\n"
-        let header = ["op", "shape", "workers", "median ms", "min-max ms", "ns/elem", "GB/s", "speedup", "ceiling", "effic.", "roofline"]
+        let experiment = Set(r.results.compactMap(\.stores)).count > 1
+        var header = ["op", "shape", "workers", "median ms", "min-max ms", "ns/elem", "GB/s", "speedup", "ceiling", "effic.", "roofline"]
+        if experiment { header.insert("stores", at: 2) }
         var rows: [[String]] = []
         for x in r.results {
-            rows.append([
+            var row = [
                 x.op + (x.op.hasPrefix("chain") ? (x.fused ? " fused" : " unfused") : ""),
                 ShapeSpec.format(x.shape),
                 "\(x.threads)\(x.oversubscribed ? "*" : "")",
@@ -44,11 +51,13 @@ public enum Reports {
                 x.compute_capacity.map { String(format: "%.2fx", $0) } ?? "-",
                 x.efficiency.map { String(format: "%.0f%%", $0 * 100) } ?? "-",
                 String(format: "%.0f%%", x.roofline_percent),
-            ])
+            ]
+            if experiment { row.insert((x.stores ?? "auto") + (x.stores == "auto" ? (x.streaming == true ? " (nt)" : " (reg)") : ""), at: 2) }
+            rows.append(row)
         }
         let widths = header.indices.map { i in max(header[i].count, rows.map { $0[i].count }.max() ?? 0) }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i < 2 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            cells.enumerated().map { i, c in i < (experiment ? 3 : 2) ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                 : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: "  ")
         }
         s += line(header) + "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
@@ -62,8 +71,34 @@ public enum Reports {
         if r.results.contains(where: \.oversubscribed) {
             s += "\n* more workers than the \(m.cores) cores: the extra workers find no tiles left, so time should match \(m.cores) workers.\n"
         }
+        if experiment { s += "\n" + storesSummary(r) }
         s += "ceiling: what that many core-bound threads give together over one alone, measured before each op (2.00x = two free cores).\n"
         s += "roofline: max(bytes moved / bandwidth of a copy that size at that worker count, cache-resident compute time / ceiling), as % of the measured time.\n"
+        return s
+    }
+
+    /// The stores experiment's verdict: per workload and worker count, auto's time over the
+    /// better of streaming and regular stores (the target: at most 1.05).
+    public static func storesSummary(_ r: Report) -> String {
+        var s = "stores: auto's median over the better of streaming / regular (target <= 1.05)\n"
+        var keys: [String] = []
+        var byKey: [String: [String: Record]] = [:]
+        for x in r.results {
+            let k = "\(x.op)\(x.op.hasPrefix("chain") ? (x.fused ? " fused" : " unfused") : "") \(ShapeSpec.format(x.shape)), \(x.threads) worker(s)"
+            if byKey[k] == nil { keys.append(k) }
+            byKey[k, default: [:]][x.stores ?? "auto"] = x
+        }
+        var worst = 0.0
+        for k in keys {
+            guard let a = byKey[k]?["auto"], let st = byKey[k]?["streaming"], let rg = byKey[k]?["regular"] else { continue }
+            let best = min(st.median_seconds, rg.median_seconds)
+            let ratio = a.median_seconds / best
+            worst = max(worst, ratio)
+            s += String(format: "  %@: auto (%@) %.3f, streaming %.3f, regular %.3f ns/elem: %.2f%@\n", k,
+                        a.streaming == true ? "streaming" : "regular", a.ns_per_element, st.ns_per_element, rg.ns_per_element,
+                        ratio, ratio > 1.05 ? "  <-- over 1.05" : "")
+        }
+        s += String(format: "worst: %.2f\n\n", worst)
         return s
     }
 

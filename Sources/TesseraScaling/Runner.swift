@@ -32,6 +32,10 @@ public struct Record: Codable, Equatable, Sendable {
     /// sweep (see Machine.compute_capacity); absent in reports from older runs
     public var compute_capacity: Double?
     public var oversubscribed: Bool
+    /// the store policy the op ran under: auto (the cache model's choice), streaming or regular
+    public var stores: String?
+    /// whether this output got streaming stores
+    public var streaming: Bool?
 }
 
 public struct Machine: Codable, Equatable, Sendable {
@@ -41,6 +45,12 @@ public struct Machine: Codable, Equatable, Sendable {
     /// streaming copy of 2^24 floats with all cores (read + write bytes / time)
     public var copy_gb_per_s: Double
     public var copy_gb_per_s_1_thread: Double
+    /// the two copies behind copy_gb_per_s (which is the faster of them), with all cores
+    public var copy_streaming_gb_per_s: Double?
+    public var copy_regular_gb_per_s: Double?
+    /// the cache model's sizes and how they were found (see CacheModel)
+    public var cache_model: String?
+    public var llc_counted_bytes: Int?
     /// core-bound loops on `cores` threads at once: their total throughput over one thread's
     /// alone (2.0 on two free cores; less where the host shares them)
     public var compute_capacity: Double?
@@ -71,11 +81,17 @@ public struct RunOptions: Sendable {
     public var executor: ExecutorKind
     /// Rounds the repetitions are split over, worker counts taking turns (see `Runner.run`).
     public var rounds: Int
+    /// Store policies each workload runs under (`--stores`); more than one is the stores experiment.
+    public var stores: [StorePolicy]
+    /// The cache model every runtime of the run uses.
+    public var cache: CacheModel
 
     public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
                 scenarioName: String, execution: FusedExecution = .hybrid, executor: ExecutorKind = .concurrentPerform,
-                rounds: Int = 3) {
+                rounds: Int = 3, stores: [StorePolicy] = [.auto], cache: CacheModel = .detected) {
         self.rounds = max(1, rounds)
+        self.stores = stores.isEmpty ? [.auto] : stores
+        self.cache = cache
         self.execution = execution
         self.executor = executor
         self.workloads = workloads
@@ -97,8 +113,9 @@ public struct Runner {
         self.progress = progress
     }
 
-    func runtime(threads: Int) throws -> Runtime {
-        try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor)
+    func runtime(threads: Int, stores: StorePolicy = .auto) throws -> Runtime {
+        try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor,
+                    cache: options.cache, stores: stores)
     }
 
     public func run() throws -> Report {
@@ -109,14 +126,17 @@ public struct Runner {
         }
         let copyCounts = Set(options.threadList.map { min($0, cores) } + [1, cores])
         var copyBW: [Int: Double] = [:]
+        var copyKinds: [Int: (streaming: Double, regular: Double)] = [:]
         for t in copyCounts.sorted() {
             progress("measuring copy bandwidth with \(t) worker(s)")
-            copyBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), repetitions: max(5, options.repetitions / 2))
+            let c = try Self.copyBandwidths(runtime: runtime(threads: t), repetitions: max(5, options.repetitions / 2))
+            copyKinds[t] = c
+            copyBW[t] = max(c.streaming, c.regular)
         }
         progress("measuring compute capacity with \(cores) thread(s)")
         let machineCapacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
         var results: [Record] = []
-        let total = options.workloads.count * options.threadList.count
+        let total = options.workloads.count * options.threadList.count * options.stores.count
         var done = 0
         for w in options.workloads {
             let bench = try Bench(workload: w, execution: options.execution,
@@ -136,22 +156,26 @@ public struct Runner {
             // Each worker count's runs are split over rounds that take turns (1, 2, 4 .. 1, 2,
             // 4 ..): the host's clock and share of the cores drift over seconds, and a speedup
             // is only meaningful when both of its times saw the same drift.
-            let runtimes = try options.threadList.map { try runtime(threads: $0) }
+            // (the store policies of the stores experiment take turns the same way)
+            let runtimes = try options.stores.flatMap { p in try options.threadList.map { try runtime(threads: $0, stores: p) } }
             var timesOf = [[Double]](repeating: [], count: runtimes.count)
             for (round, reps) in Self.split(repetitions: options.repetitions, rounds: options.rounds).enumerated() {
                 for (i, rt) in runtimes.enumerated() {
                     if round == 0 {
                         done += 1
                         let t = rt.threads
-                        progress("[\(done)/\(total)] \(w.label), \(t) worker(s)\(t > cores ? " (more workers than the \(cores) cores)" : "")")
+                        let p = options.stores.count > 1 ? ", \(rt.stores.rawValue) stores" : ""
+                        progress("[\(done)/\(total)] \(w.label), \(t) worker(s)\(p)\(t > cores ? " (more workers than the \(cores) cores)" : "")")
                     }
                     timesOf[i] += bench.time(runtime: rt, repetitions: reps)
                 }
             }
             var base: Double?
-            for (i, t) in options.threadList.enumerated() {
+            for (i, rt) in runtimes.enumerated() {
+                let t = rt.threads
                 let times = timesOf[i]
                 let med = median(times)
+                if i % options.threadList.count == 0 { base = nil } // each store policy's own 1-worker time
                 if t == 1 { base = med }
                 let eff = min(t, cores)
                 let bw = sizedBW[eff] ?? copyBW[eff] ?? copyBW[cores]!
@@ -165,14 +189,18 @@ public struct Runner {
                     min_seconds: times.min()!, max_seconds: times.max()!, ns_per_element: med * 1e9 / Double(w.count),
                     gb_per_s: bytes / med / 1e9, speedup: speedup, efficiency: speedup.map { $0 / Double(eff) },
                     roofline_percent: roof / med * 100, copy_gb_per_s: bw, compute_floor_ns_per_element: floor,
-                    compute_capacity: lanes, oversubscribed: t > cores))
+                    compute_capacity: lanes, oversubscribed: t > cores, stores: rt.stores.rawValue,
+                    streaming: rt.streams(outputBytes: w.count * 4, workers: t)))
             }
         }
         let machine = Machine(
             cores: cores, numa_nodes: options.topology.nodes.count, topology_source: options.topology.source.rawValue,
-            copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!, compute_capacity: machineCapacity, tessera_version: tesseraVersion,
+            copy_gb_per_s: copyBW[cores]!, copy_gb_per_s_1_thread: copyBW[1]!,
+            copy_streaming_gb_per_s: copyKinds[cores]!.streaming, copy_regular_gb_per_s: copyKinds[cores]!.regular,
+            cache_model: options.cache.description, llc_counted_bytes: options.cache.llcBytes,
+            compute_capacity: machineCapacity, tessera_version: tesseraVersion,
             isa: ISA.best.description, cpu: Self.cpuModel())
-        return Report(schema_version: 1, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
+        return Report(schema_version: 2, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
                       executor: options.executor.rawValue,
                       machine: machine, results: results)
     }
@@ -184,23 +212,37 @@ public struct Runner {
         return (0..<r).map { repetitions * ($0 + 1) / r - repetitions * $0 / r }
     }
 
-    /// Copy of `count` floats through the runtime (streaming stores above the LLC): the
-    /// memory roofline; 2^24 floats measure DRAM, smaller counts the cache they fit in.
+    /// The memory roofline: the faster of a streaming-store and a regular-store copy of
+    /// `count` floats through the runtime (2^24 floats measure DRAM, smaller counts the cache
+    /// they fit in).  Independent of Tessera's store policy, so a wrong policy shows up as a
+    /// low roofline percentage instead of lowering the roofline with it.
     public static func copyBandwidth(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7) -> Double {
+        let c = copyBandwidths(runtime: runtime, count: count, repetitions: repetitions)
+        return max(c.streaming, c.regular)
+    }
+
+    /// Streaming-store and regular-store copy bandwidth (read + write bytes / median time),
+    /// the two taking turns over three rounds.
+    public static func copyBandwidths(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7)
+        -> (streaming: Double, regular: Double) {
         let x = AlignedStorage(count: count), y = AlignedStorage(count: count)
         x.pointer.initialize(repeating: 1, count: count)
         y.pointer.initialize(repeating: 0, count: count)
         // tiles as large as the runtime's (a copy is as cheap per byte as relu); forced parallel
         let plan = runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: max(1, runtime.tileBytes / 4))
         let xs = SendablePointer(x.pointer), ys = SendablePointer(y.pointer)
-        // streaming stores where Tessera's own ops use them: outputs larger than the LLC
-        let nt: Int32 = count * 4 >= Runtime.lastLevelCacheBytes ? 1 : 0
-        let times = timeRuns(repetitions) {
-            runtime.run(plan) { ctx in
-                KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, nt)
+        var times: [[Double]] = [[], []]
+        for reps in split(repetitions: repetitions, rounds: 3) {
+            for (i, nt) in [Int32(1), 0].enumerated() {
+                times[i] += timeRuns(reps) {
+                    runtime.run(plan) { ctx in
+                        KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, nt)
+                    }
+                }
             }
         }
-        return Double(count) * 8 / median(times) / 1e9
+        let bw = times.map { Double(count) * 8 / median($0) / 1e9 }
+        return (bw[0], bw[1])
     }
 
     /// Total throughput of `threads` core-bound loops run at once, over one loop alone

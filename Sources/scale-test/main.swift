@@ -12,7 +12,7 @@ struct ScaleTest: ParsableCommand {
             and percent of the roofline (copy bandwidth and cache-resident compute, measured in the same run).
             Ops: relu, sigmoid, tanh, gelu, gelu_tanh, softmax, log_softmax, chain4 (gelu(tanh(sigmoid(relu(x))))), \
             chain_cheap (scale, bias, relu, clamp).
-            Environment: TESSERA_THREADS, TESSERA_TOPOLOGY, TESSERA_ISA (see README).
+            Environment: TESSERA_THREADS, TESSERA_TOPOLOGY, TESSERA_ISA, TESSERA_CACHE (see README).
             """)
 
     @Option(help: "Sweep workers 1, 2, 4, ... up to N (N may exceed the cores).") var threads: Int?
@@ -37,6 +37,10 @@ struct ScaleTest: ParsableCommand {
     var executor = "concurrentPerform"
     @Option(help: "Rounds each point's repetitions are split over, worker counts taking turns, so that the host's drift hits every worker count alike (each round starts with 20 ms of warm-up calls).")
     var rounds = 3
+    @Option(help: "Store policies, comma-separated: auto (the cache model's choice), streaming, regular. More than one runs the stores experiment: every point under each, and a summary of auto against the better one.")
+    var stores = "auto"
+    @Option(help: "Cache sizes to model instead of the machine's report, as TESSERA_CACHE takes them: l1=48K,l2=2M,l3=260M,shared=2 (llc=SIZE sets the counted LLC directly).")
+    var cache: String?
 
     func run() throws {
         let cfg: ScaleTestConfiguration
@@ -44,7 +48,7 @@ struct ScaleTest: ParsableCommand {
             cfg = try ScaleTestConfiguration.resolve(
                 threads: threads, threadList: threadList, ops: ops, sizes: sizes, repetitions: repetitions, config: config,
                 topology: topology, plan: plan, format: format, output: output, quick: quick, tileBytes: tileBytes,
-                execution: execution, executor: executor, noNUMA: noNUMA, rounds: rounds)
+                execution: execution, executor: executor, noNUMA: noNUMA, rounds: rounds, stores: stores, cache: cache)
         } catch let e as ScaleTestError {
             throw ValidationError(e.description)
         }

@@ -52,16 +52,25 @@ struct SoftmaxTests {
 
     @Test func splitRowsInCacheSizedGroups() throws {
         // split rows whose exps are kept in a cache-sized scratch group by group: more rows
-        // than one group holds (groups are a quarter of the LLC), identical bits for any workers
+        // than one group holds (groups are a quarter of the counted LLC, 4 MiB injected here),
+        // identical bits for any workers and to a runtime whose LLC holds no group at all
         let D = 20_000
-        let rows = Runtime.lastLevelCacheBytes / 4 / (D * 4) + 3
+        let cache = try CacheModel(l1Bytes: 32 << 10, l2Bytes: 512 << 10, llcBytes: 4 << 20)
+        let rows = cache.llcBytes / 4 / (D * 4) + 3
+        func rt(_ threads: Int, tileBytes: Int = 4096) throws -> Runtime {
+            try Runtime(threads: threads, tileBytes: tileBytes, parallelThresholdNs: 0, cache: cache)
+        }
+        let noGroups = try Runtime(threads: 2, parallelThresholdNs: 0,
+                                   cache: CacheModel(l1Bytes: 32 << 10, l2Bytes: 64 << 10, llcBytes: 64 << 10))
         let x = try Tensor(randomNormal: [rows, D], standardDeviation: 4, seed: 13)
-        let one = try Softmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial))
-        #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 3, tileBytes: 65536)) == one)
-        #expect(try Softmax().forward(x, runtime: parallelRuntime(threads: 32)) == one)
+        let one = try Softmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial, cache: cache))
+        #expect(try Softmax().forward(x, runtime: rt(3, tileBytes: 65536)) == one)
+        #expect(try Softmax().forward(x, runtime: rt(32)) == one)
+        #expect(try Softmax().forward(x, runtime: noGroups) == one)
         let ys = one.scalars
-        let logOne = try LogSoftmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial))
-        #expect(try LogSoftmax().forward(x, runtime: parallelRuntime(threads: 3, tileBytes: 65536)) == logOne)
+        let logOne = try LogSoftmax().forward(x, runtime: try Runtime(threads: 1, executor: .serial, cache: cache))
+        #expect(try LogSoftmax().forward(x, runtime: rt(3, tileBytes: 65536)) == logOne)
+        #expect(try LogSoftmax().forward(x, runtime: noGroups) == logOne)
         let ls = logOne.scalars
         for r in [0, rows / 2, rows - 1] {
             let row = Array(x.scalars[r * D..<(r + 1) * D])
