@@ -126,3 +126,13 @@ long ts_cache_size(int level) {
   (void)level;
   return 0;
 }
+
+// libdispatch's function form, declared here (its header is not on a C target's include
+// path); a NULL queue is DISPATCH_APPLY_AUTO, which Swift's concurrentPerform passes too.
+struct dispatch_queue_s;
+extern void dispatch_apply_f(size_t iterations, struct dispatch_queue_s *queue, void *context,
+                             void (*work)(void *context, size_t i));
+
+void ts_dispatch_apply(size_t n, void *context, void (*fn)(void *context, size_t i)) {
+  dispatch_apply_f(n, (struct dispatch_queue_s *)0, context, fn);
+}

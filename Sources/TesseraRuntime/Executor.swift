@@ -49,9 +49,178 @@ public final class TileTrace: @unchecked Sendable {
     }
 }
 
-private final class Counter: Sendable {
-    let next = Atomic<Int>(0)
+/// The claim counters, scratch-slot flags and scratch memory of one parallel call, taken from
+/// `pool` and given back after the call, so that a repeated call allocates nothing.
+final class CallState: @unchecked Sendable {
+    // @unchecked: the counters and flags are atomics used only through their own operations;
+    // `scratch` is written only between calls (take/give, under the pool's lock) and during
+    // a call handed out slot by slot, each slot to the one worker whose exchange claimed it.
+    /// Ints per atomic: one 64-byte line each, so counters hammered by different cores do not share one.
+    static let pad = 8
+    let counterCapacity: Int
+    let slotCapacity: Int
+    private let atomics: UnsafeMutablePointer<Atomic<Int>>
+    private(set) var scratch: UnsafeMutableRawPointer?
+    private(set) var scratchCapacity = 0
+
+    // The call this state serves, set by `Runtime.run` before any worker starts and cleared
+    // after the last has finished; workers only read them.
+    var plan: TilePlan?
+    var body: ((TileContext) -> Void)?
+    var trace: TileTrace?
+    var scratchStride = 0
+    var slots = 0
+    var pin = false
+    /// Workers of the plan, and threads that run them (fewer with the spinning pool).
+    var workers = 0, threads = 0
+
+    private init(counters: Int, slots: Int) {
+        counterCapacity = counters
+        slotCapacity = slots
+        let n = (counters + slots) * CallState.pad
+        atomics = .allocate(capacity: n)
+        for i in 0..<n { (atomics + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        atomics.deinitialize(count: (counterCapacity + slotCapacity) * CallState.pad)
+        atomics.deallocate()
+        scratch?.deallocate()
+    }
+
+    /// The next unclaimed index of counter `i`.
+    @inline(__always) func claim(_ i: Int) -> Int { atomics[i * CallState.pad].wrappingAdd(1, ordering: .relaxed).oldValue }
+    /// Claims scratch slot `i` for the calling worker (false when another holds it).
+    @inline(__always) func takeSlot(_ i: Int) -> Bool {
+        atomics[(counterCapacity + i) * CallState.pad].compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+    }
+    @inline(__always) func releaseSlot(_ i: Int) { atomics[(counterCapacity + i) * CallState.pad].store(0, ordering: .releasing) }
+
+    private func reset(counters: Int, slots: Int, scratchBytes: Int) {
+        for i in 0..<counters { atomics[i * CallState.pad].store(0, ordering: .relaxed) }
+        for i in 0..<slots { atomics[(counterCapacity + i) * CallState.pad].store(0, ordering: .relaxed) }
+        if scratchBytes > scratchCapacity {
+            scratch?.deallocate()
+            scratch = .allocate(byteCount: scratchBytes, alignment: 64)
+            scratchCapacity = scratchBytes
+        }
+    }
+
+    private static let pool = Mutex<[CallState]>([])
+    /// Scratch above this is freed when a call ends instead of kept for the next one.
+    static let keptScratchLimit = 8 << 20
+
+    /// A state with at least `counters` counters, `slots` slots and `scratchBytes` of scratch,
+    /// all counters and slots zero.  Calls on different threads at once get different states.
+    static func take(counters: Int, slots: Int, scratchBytes: Int) -> CallState {
+        let reused = pool.withLock { p -> CallState? in
+            guard let i = p.lastIndex(where: { $0.counterCapacity >= counters && $0.slotCapacity >= slots }) else { return nil }
+            return p.remove(at: i)
+        }
+        let s = reused ?? CallState(counters: max(counters, 16), slots: max(slots, 4))
+        s.reset(counters: counters, slots: slots, scratchBytes: scratchBytes)
+        return s
+    }
+
+    static func give(_ s: CallState) {
+        s.plan = nil
+        s.body = nil
+        s.trace = nil
+        if s.scratchCapacity > keptScratchLimit {
+            s.scratch?.deallocate()
+            s.scratch = nil
+            s.scratchCapacity = 0
+        }
+        pool.withLock { p in
+            if p.count < 8 { p.append(s) }
+        }
+    }
+    /// Thread `i` of the call: runs worker `i` (the spinning pool's fewer threads stand in for
+    /// evenly spaced workers).
+    func run(thread i: Int) {
+        work(threads == workers ? i : i * workers / threads)
+    }
+
+    /// Worker `w`: claims and runs tiles, its own CPU's block first, then helps.
+    private func work(_ w: Int) {
+        let plan = self.plan!, body = self.body!, scratchStride = self.scratchStride, slots = self.slots
+        let home = plan.share(ofWorker: w)
+        var mine: UnsafeMutableRawPointer?, slot = -1, own = false
+        var saved: UnsafeMutableRawPointer?
+        if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
+        defer {
+            if let saved {
+                ts_restore_current_thread(saved)
+                saved.deallocate()
+            }
+            if slot >= 0 { releaseSlot(slot) }
+            if own { mine?.deallocate() }
+        }
+        // within a share: the block of the CPU this worker is on first, then the others
+        // (see TilePlan.blockCount); the CPU is read once, a stale answer only costs locality
+        let cpu = Int(ts_current_cpu())
+        for s in plan.helpOrders[home] {
+            let share = plan.shares[s]
+            let first = plan.blockOffsets[s], blocks = plan.blockOffsets[s + 1] - first
+            // by CPU where there is a block per CPU; with fewer workers than CPUs, two
+            // CPUs would share a block, so then by worker
+            let byWorker = max(w - share.workers.lowerBound, 0)
+            let lane = blocks == share.cpus.count ? share.cpus.firstIndex(of: cpu) ?? byWorker : byWorker
+            for step in 0..<blocks {
+                let b = (lane + step) % blocks
+                let range = plan.tiles(ofBlock: b, share: s)
+                while true {
+                    let t = range.lowerBound + claim(first + b)
+                    if t >= range.upperBound { break }
+                    if scratchStride > 0 && mine == nil {
+                        for k in 0..<slots {
+                            let i = (w + k) % slots
+                            if takeSlot(i) {
+                                slot = i
+                                mine = scratch! + i * scratchStride
+                                break
+                            }
+                        }
+                        if mine == nil {
+                            mine = UnsafeMutableRawPointer.allocate(byteCount: scratchStride, alignment: 64)
+                            own = true
+                        }
+                    }
+                    trace?.record(tile: t, worker: w, node: home)
+                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                }
+            }
+        }
+    }
 }
+
+/// libdispatch's entry for one iteration: the context is the call's CallState.
+private let dispatchThread: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { ctx, i in
+    Unmanaged<CallState>.fromOpaque(ctx!).takeUnretainedValue().run(thread: i)
+}
+
+/// Recently made plans, so that a repeated call of the same shape gets its plan (a pure
+/// function of these inputs) without building it again: building allocates its arrays.
+private final class PlanCache: Sendable {
+    struct Key: Equatable {
+        var units: Int, perTile: Int, workers: Int, inline: Bool
+        var topology: Topology
+    }
+    private let entries = Mutex<[(key: Key, plan: TilePlan)]>([])
+    static let capacity = 16
+
+    func plan(_ key: Key) -> TilePlan {
+        if let p = entries.withLock({ e in e.first { $0.key == key }?.plan }) { return p }
+        let p = TilePlan(units: key.units, unitsPerTile: key.perTile, workers: key.workers, topology: key.topology,
+                         inline: key.inline)
+        entries.withLock { e in
+            if e.count >= PlanCache.capacity { e.removeFirst() }
+            e.append((key, p))
+        }
+        return p
+    }
+}
+private let planCache = PlanCache()
 
 /// Set once the missing-CPU warning has been printed.  An atomic, not a Mutex: ThreadSanitizer
 /// does not see the ordering of Synchronization.Mutex's futex on Linux and reported a race.
@@ -90,8 +259,8 @@ extension Runtime {
             let line = max(1, 64 / bytes)
             per = max(line, ((units + count - 1) / count + line - 1) / line * line)
         }
-        return TilePlan(units: units, unitsPerTile: per, workers: threads, topology: topology,
-                        inline: runsInline(units: units, nsPerUnit: nsPerUnit))
+        return planCache.plan(.init(units: units, perTile: per, workers: threads,
+                                    inline: runsInline(units: units, nsPerUnit: nsPerUnit), topology: topology))
     }
 
     /// Runs `body` once per tile of `plan`, blocking until all tiles are done.
@@ -102,96 +271,46 @@ extension Runtime {
                     _ body: @Sendable (TileContext) -> Void) {
         guard plan.tileCount > 0 else { return }
         let scratchStride = (scratchBytes + 63) & ~63
-        let workers = plan.inline ? 1 : plan.workers
+        if plan.inline {
+            // the caller is worker 0; like every worker, it reports its own node share
+            let home = plan.share(ofWorker: 0)
+            let state = scratchStride > 0 ? CallState.take(counters: 0, slots: 0, scratchBytes: scratchStride) : nil
+            for t in 0..<plan.tileCount {
+                trace?.record(tile: t, worker: 0, node: home)
+                body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: home, scratch: state?.scratch))
+            }
+            if let state { CallState.give(state) }
+            return
+        }
+        let workers = plan.workers
         // Scratch slots for the workers that run at the same time (at most one per core):
         // 32 workers on 2 cores must not allocate, and fault in, 32 slabs per call.  A worker
         // takes a free slot when it claims its first tile; one that finds none (more threads
         // than cores running at once) allocates its own.
         let slots = scratchStride > 0 ? min(workers, Runtime.activeCores) : 0
-        var scratchBase: UnsafeMutableRawPointer?
-        if slots > 0 {
-            scratchBase = UnsafeMutableRawPointer.allocate(byteCount: scratchStride * slots, alignment: 64)
-        }
-        defer { scratchBase?.deallocate() }
-        let scratch = scratchBase.map { SendablePointer($0.assumingMemoryBound(to: UInt8.self)) }
-
-        if plan.inline {
-            // the caller is worker 0; like every worker, it reports its own node share
-            let home = plan.share(ofWorker: 0)
-            let mine = scratch.map { UnsafeMutableRawPointer($0.base) }
-            for t in 0..<plan.tileCount {
-                trace?.record(tile: t, worker: 0, node: home)
-                body(TileContext(tile: t, range: plan.range(ofTile: t), worker: 0, node: home, scratch: mine))
-            }
-            return
-        }
-
-        let counters = plan.shares.indices.map { s in (0..<plan.blockCount(ofShare: s)).map { _ in Counter() } }
-        let slotTaken = (0..<slots).map { _ in Counter() }
-        let helpOrders = plan.shares.indices.map { topology.helpOrder(from: $0) }
-        let pin = pinWorkers
+        let state = CallState.take(counters: plan.blockOffsets.last!, slots: slots, scratchBytes: scratchStride * slots)
+        defer { CallState.give(state) }
+        // the one allocation left per parallel call: the 32-byte escapable wrapper that
+        // withoutActuallyEscaping makes of the caller's non-escaping tile body
         withoutActuallyEscaping(body) { body in
-            let work: @Sendable (Int) -> Void = { w in
-                let home = plan.share(ofWorker: w)
-                var mine: UnsafeMutableRawPointer?, slot = -1, own = false
-                var saved: UnsafeMutableRawPointer?
-                if pin { saved = Runtime.pin(to: plan.shares[home].cpus) }
-                defer {
-                    if let saved {
-                        ts_restore_current_thread(saved)
-                        saved.deallocate()
-                    }
-                    if slot >= 0 { slotTaken[slot].next.store(0, ordering: .releasing) }
-                    if own { mine?.deallocate() }
-                }
-                func runTile(_ t: Int) {
-                    if scratchStride > 0 && mine == nil {
-                        for k in 0..<slots {
-                            let i = (w + k) % slots
-                            if slotTaken[i].next.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
-                                slot = i
-                                mine = UnsafeMutableRawPointer(scratch![i * scratchStride])
-                                break
-                            }
-                        }
-                        if mine == nil {
-                            mine = UnsafeMutableRawPointer.allocate(byteCount: scratchStride, alignment: 64)
-                            own = true
-                        }
-                    }
-                    trace?.record(tile: t, worker: w, node: home)
-                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
-                }
-                // within a share: the block of the CPU this worker is on first, then the others
-                // (see TilePlan.blockCount); the CPU is read once, a stale answer only costs locality
-                let cpu = Int(ts_current_cpu())
-                for s in helpOrders[home] where s < plan.shares.count {
-                    let share = plan.shares[s]
-                    let blocks = counters[s].count
-                    // by CPU where there is a block per CPU; with fewer workers than CPUs, two
-                    // CPUs would share a block, so then by worker
-                    let byWorker = max(w - share.workers.lowerBound, 0)
-                    let lane = blocks == share.cpus.count ? share.cpus.firstIndex(of: cpu) ?? byWorker : byWorker
-                    for step in 0..<blocks {
-                        let b = (lane + step) % blocks
-                        let range = plan.tiles(ofBlock: b, share: s)
-                        let c = counters[s][b]
-                        while true {
-                            let t = range.lowerBound + c.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                            if t >= range.upperBound { break }
-                            runTile(t)
-                        }
-                    }
-                }
-            }
+            // the state lets go of `body` before it is checked for escaping
+            defer { state.body = nil }
+            state.plan = plan
+            state.body = body
+            state.trace = trace
+            state.scratchStride = scratchStride
+            state.slots = slots
+            state.pin = pinWorkers
+            state.workers = workers
+            state.threads = workers
             if executor == .spinningPool {
                 // spinning threads beyond the cores would only steal cycles from each other: run
                 // at most one per core, each standing in for an evenly spaced worker (its node)
-                let n = min(workers, Runtime.activeCores)
-                let stride: @Sendable (Int) -> Void = { i in work(i * workers / n) }
-                if SpinningPool.shared.run(n, n == workers ? work : stride) { return }
+                state.threads = min(workers, Runtime.activeCores)
+                if SpinningPool.shared.run(state.threads, { state.run(thread: $0) }) { return }
+                state.threads = workers
             }
-            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            ts_dispatch_apply(workers, Unmanaged.passUnretained(state).toOpaque(), dispatchThread)
         }
     }
 
@@ -208,7 +327,7 @@ extension Runtime {
     }
 
     /// Pins the calling thread to `cpus`; returns the saved mask to restore, or nil.
-    private static func pin(to cpus: [Int]) -> UnsafeMutableRawPointer? {
+    static func pin(to cpus: [Int]) -> UnsafeMutableRawPointer? {
         guard !cpus.isEmpty else {
             if !pinWarning.exchange(true, ordering: .relaxed) {
                 FileHandle.standardError.write(Data("tessera: a node's CPUs do not exist on this machine; its workers run unpinned\n".utf8))

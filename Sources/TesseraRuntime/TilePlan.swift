@@ -25,6 +25,11 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     /// Run every tile on the caller's thread (too little work to pay for dispatch).
     public let inline: Bool
     public let nodeCount: Int
+    /// Per share: the shares its workers take tiles from, own first, then by distance.
+    public let helpOrders: [[Int]]
+    /// Per share: the index of its first block among all shares' blocks (one claim counter
+    /// per block; the last entry is the total).
+    public let blockOffsets: [Int]
 
     /// - Parameters:
     ///   - units: elements or rows
@@ -54,6 +59,10 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
             k += workerSplit[i]
         }
         self.shares = shares
+        helpOrders = shares.indices.map { topology.helpOrder(from: $0).filter { $0 < shares.count } }
+        var offsets = [0]
+        for sh in shares { offsets.append(offsets.last! + TilePlan.blockCount(sh)) }
+        blockOffsets = offsets
     }
 
     /// Units of tile `t`.
@@ -67,8 +76,9 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     /// run on (at most one per worker and per tile).  A worker starts with the block of the
     /// CPU it is on, so the same tiles meet the same core's caches call after call, and
     /// helps with the other blocks when its own is done.
-    public func blockCount(ofShare s: Int) -> Int {
-        let sh = shares[s]
+    public func blockCount(ofShare s: Int) -> Int { blockOffsets[s + 1] - blockOffsets[s] }
+
+    static func blockCount(_ sh: NodeShare) -> Int {
         let lanes = sh.cpus.isEmpty ? sh.workers.count : min(sh.workers.count, sh.cpus.count)
         return max(1, min(lanes, sh.tiles.count))
     }

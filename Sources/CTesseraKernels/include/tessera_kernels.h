@@ -109,6 +109,10 @@ int ts_restore_current_thread(const void *saved);
 size_t ts_cpu_mask_size(void);
 /// Asks for transparent huge pages on [p, p + bytes) (madvise; THP is often "madvise"-only).
 int ts_advise_hugepages(void *p, size_t bytes);
+/// Runs fn(context, i) for i in 0..<n on libdispatch's threads and the caller: what
+/// DispatchQueue.concurrentPerform runs (dispatch_apply_f, DISPATCH_APPLY_AUTO), without the
+/// heap-copied block that turning a Swift closure into one costs on every call.
+void ts_dispatch_apply(size_t n, void *context, void (*fn)(void *context, size_t i));
 /// The CPU the calling thread runs on now, or -1.
 int ts_current_cpu(void);
 /// A spin-wait hint (PAUSE on x86).
