@@ -7,7 +7,7 @@
 //   m3: static halves, swapped every call (worst case: every tile changes core)
 // Prints, per round, the median 1-thread / 2-thread times (us) of 101 calls and their ratio.
 //   clang -O2 -o /tmp/affinity_probe tools/affinity_probe.c -lpthread && /tmp/affinity_probe
-// Results and their reading: docs/tile-affinity.md.
+// Results and their reading: docs/records/zen3-avx2/tile-affinity.md.
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>

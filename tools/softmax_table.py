@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds docs/softmax-shapes.md's tables from scale-test JSON reports of the same sweep.
+"""Builds docs/records/zen3-avx2/softmax-shapes.md's tables from scale-test JSON reports of the same sweep.
 
     for i in 1 2 3; do .build/release/scale-test --ops softmax,log_softmax,softmax_dim0 \\
         --sizes 4096x4096,65536x256,256x65536,8x2097152 --thread-list 1,2 --repetitions 15 \\

@@ -418,7 +418,7 @@ enum Engine {
             // contiguous block per core; block b holds pass 1 of positions k in step s and their
             // pass 2 in step s + 1, so a worker that keeps to its CPU's block reads back the
             // exps it wrote itself (on a host whose cores do not share a cache, another core's
-            // exps cost a cross-cache transfer; docs/tile-affinity.md).  Idle workers help with
+            // exps cost a cross-cache transfer; docs/records/zen3-avx2/tile-affinity.md).  Idle workers help with
             // the other blocks of the same step.
             let blocks = max(1, min(runtime.threads, Runtime.activeCores))
             let gate = StepGate(steps: groups + 1, blocks: blocks)

@@ -66,7 +66,7 @@ public struct CacheReport: Sendable, Equatable, Codable, CustomStringConvertible
 /// default tile size, how many long softmax rows keep their exps in cache).  One model,
 /// derived from a `CacheReport` by rules that survive a VM that reports its host's caches.
 ///
-/// Two rules (measurements: docs/records/README.md):
+/// Two rules (measurements: docs/records/zen3-avx2/README.md):
 /// * A reported last-level cache above `maxPlausibleLLCPerCPU` per CPU sharing it cannot be
 ///   this machine's own -- no shipping x86 or Arm part has more than 12 MiB of L3 per core
 ///   (AMD's 3D V-Cache: 96 MiB per 8 cores); an Intel Xeon VM reported the host's 260 MiB

@@ -86,7 +86,7 @@ public struct Runtime: Sendable, Equatable {
     public static let activeCores: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
-    /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/grain-*.txt; the
+    /// Measured with `scale-test --grain` on a 2-core Zen 3 VM (docs/records/zen3-avx2/grain-*.txt; the
     /// estimates are each op's table cost, about half the real time there):
     /// `concurrentPerform` starts its second worker 30-60 µs late, so splitting pays from
     /// sigmoid 2^18 / relu 2^21 elements.  The spinning pool's workers start within 1-2 µs
