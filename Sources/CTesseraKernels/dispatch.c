@@ -47,3 +47,9 @@ ts_isa ts_best_isa(void) {
     if (ts_isa_supported((ts_isa)i)) return (ts_isa)i;
   return TS_ISA_SCALAR;
 }
+
+void ts_line_carry_flush(ts_line_carry *c) {
+  if (c->line) memcpy(c->line, c->buf, (size_t)c->fill * sizeof(float));
+  c->line = NULL;
+  c->fill = 0;
+}

@@ -259,24 +259,41 @@ enum Engine {
 
     static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
                             log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
-        let nt = streams(runtime, bytes: rows * D * 4, plan: rowPlan(rows: rows, length: D, runtime: runtime))
+        let rowsPlan = rowPlan(rows: rows, length: D, runtime: runtime)
+        let nt = streams(runtime, bytes: rows * D * 4, plan: rowsPlan)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         let ntFlag: Int32 = nt ? 1 : 0
         switch rowStrategy(rows: rows, length: D, runtime: runtime) {
         case .rows:
-            let plan = rowPlan(rows: rows, length: D, runtime: runtime)
-            // one store fence per tile, not per row: a fence after each 1 KiB row of 65536x256
-            // waited for the streaming stores to drain every time
-            let rowNT: Int32 = nt ? TS_NT_NOFENCE : 0
+            let plan = rowsPlan
+            // Streaming rows go through a line carry: a tile's rows are contiguous in y, so the
+            // line two rows share (every row of 256 floats in an output 16 bytes into a line)
+            // is streamed once, whole, instead of stored normally by both (measurements:
+            // docs/records/zen3-avx2/README.md), and a tile ends with one fence, not one per row.
             // scratch: the row's exps (and the prologue's output), one row per worker
             runtime.run(plan, scratchBytes: D * 4) { ctx in
-                defer { if nt { ts_store_fence() } }
+                var carry = ts_line_carry()
+                defer {
+                    if nt {
+                        ts_line_carry_flush(&carry)
+                        ts_store_fence()
+                    }
+                }
                 let k = table.kernels
                 let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+                /// y's row r = src * a (softmax) or (src - a) - b (log_softmax)
+                func store(_ src: UnsafePointer<Float>, row r: Int, _ a: Float, _ b: Float) {
+                    if nt {
+                        k.rows_store(src, ys[r * D], D, a, b, log ? 1 : 0, &carry)
+                    } else if log {
+                        k.shift(src, ys[r * D], D, a, b, 0)
+                    } else {
+                        k.scale(src, ys[r * D], D, a, 0)
+                    }
+                }
                 if prologue.isEmpty {
                     // each row's exp pass also takes the next row's max (its loads overlap the
-                    // exps): no separate max pass waiting on memory after the first row;
-                    // 4096x4096 rows in a C loop 0.85 -> 0.64 ns/element, the same bits
+                    // exps): no separate max pass waiting on memory after the first row
                     var m = k.row_max(xs[ctx.range.lowerBound * D], D)
                     for r in ctx.range {
                         let src = UnsafePointer(xs[r * D])
@@ -285,10 +302,10 @@ enum Engine {
                         if log {
                             let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
                             let (hi, lo) = split(Double(m) + Foundation.log(sum))
-                            k.shift(src, ys[r * D], D, hi, lo, rowNT)
+                            store(src, row: r, hi, lo)
                         } else {
                             let sum = k.exp_sum_peek(src, s, D, m, next, &nextMax)
-                            k.scale(s, ys[r * D], D, Float(1 / sum), rowNT)
+                            store(s, row: r, Float(1 / sum), 0)
                         }
                         m = nextMax
                     }
@@ -296,7 +313,6 @@ enum Engine {
                 }
                 // with a prologue: the row goes through it into the scratch row first
                 for r in ctx.range {
-                    let out = ys[r * D]
                     applySteps(prologue, table, x: UnsafePointer(xs[r * D]), y: s, count: D)
                     let src = UnsafePointer(s)
                     let m = k.row_max(src, D)
@@ -305,10 +321,10 @@ enum Engine {
                     if log {
                         let sum = k.exp_sum(src, D, m)
                         let (hi, lo) = split(Double(m) + Foundation.log(sum))
-                        k.shift(src, out, D, hi, lo, rowNT)
+                        store(src, row: r, hi, lo)
                     } else {
                         let sum = k.exp_store_sum(src, s, D, m, 0)
-                        k.scale(s, out, D, Float(1 / sum), rowNT)
+                        store(s, row: r, Float(1 / sum), 0)
                     }
                 }
             }

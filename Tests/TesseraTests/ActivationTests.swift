@@ -118,3 +118,30 @@ struct StorePolicyTests {
         #expect((0..<(n + 32)).allSatisfy { d1[$0].bitPattern == d2[$0].bitPattern })
     }
 }
+
+extension StorePolicyTests {
+    /// Softmax rows whose output does not start on a line (numpy's arrays start 16 bytes into
+    /// one): streamed through the line carry, rows of any length, the same bits as regular
+    /// stores, nothing written outside the output.
+    @Test(arguments: [1, 4, 16, 100, 256, 1000])
+    func softmaxRowsStreamAtAnyOutputOffset(length: Int) throws {
+        let rows = 37, n = rows * length
+        let regular = try Runtime(threads: 2, tileBytes: 4096, parallelThresholdNs: 0, stores: .regular)
+        let streaming = try Runtime(threads: 2, tileBytes: 4096, parallelThresholdNs: 0, stores: .streaming)
+        let x = try Tensor(randomNormal: [n], standardDeviation: 4, seed: 9).scalars
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n + 64), b = UnsafeMutablePointer<Float>.allocate(capacity: n + 64)
+        defer { a.deallocate(); b.deallocate() }
+        for log in [false, true] {
+            for offset in [0, 1, 3, 4, 15] {
+                a.initialize(repeating: .nan, count: n + 64)
+                b.initialize(repeating: -7, count: n + 64)
+                try x.withUnsafeBufferPointer { xp in
+                    try RawOps.softmax(input: xp.baseAddress, output: a + offset, shape: [rows, length], log: log, runtime: regular)
+                    try RawOps.softmax(input: xp.baseAddress, output: b + offset, shape: [rows, length], log: log, runtime: streaming)
+                }
+                #expect((0..<n).allSatisfy { a[offset + $0].bitPattern == b[offset + $0].bitPattern }, "log \(log) offset \(offset)")
+                #expect((0..<offset).allSatisfy { b[$0] == -7 } && (offset + n..<n + 64).allSatisfy { b[$0] == -7 })
+            }
+        }
+    }
+}

@@ -43,6 +43,18 @@ typedef struct {
   float a, b;
 } ts_step;
 
+/// Streaming stores assembled into whole 64-byte lines across calls that write one contiguous
+/// output in order (the rows of a softmax tile): the line two rows share is streamed once,
+/// complete, instead of being stored normally by both rows.  Zero-initialise; after the last
+/// call, `ts_line_carry_flush` then `ts_store_fence`.
+typedef struct {
+  float *line;    ///< start of the pending partial line (64-byte aligned), or NULL
+  int fill;       ///< floats of it already in `buf`
+  float buf[16];
+} ts_line_carry;
+/// Stores the pending partial line normally (a tile's last line, shared with the next tile).
+void ts_line_carry_flush(ts_line_carry *carry);
+
 typedef struct {
   const char *name;           ///< "avx512", "avx2", "sse2", "scalar"
   ts_unary_fn relu;
@@ -71,6 +83,9 @@ typedef struct {
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
   void (*shift)(const float *x, float *y, size_t n, float c_hi, float c_lo, int nt);
+  /// scale (log == 0: y = x * a) or shift (log != 0: y = (x - a) - b) with streaming stores
+  /// of whole lines continuing `carry` (same bits as scale / shift)
+  void (*rows_store)(const float *x, float *y, size_t n, float a, float b, int log, ts_line_carry *carry);
   /// Column-wise softmax, first half, over D rows of w contiguous columns (column j of
   /// row d is x[d*xs + j]), vectorised across columns, in chunks of `chunk` rows.  The
   /// rows are packed into e (D x w, contiguous; x may already be e with xs == w).  Per
