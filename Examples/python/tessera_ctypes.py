@@ -1,5 +1,5 @@
 """ctypes bindings for Tessera's C ABI (Sources/CTesseraABI/include/tessera.h): one place that
-declares the signatures, shared by Examples/python/example.py and tools/compare_pytorch.py.
+declares the signatures, shared by Examples/python/example.py and tools/compare_peers.py.
 
     import tessera_ctypes as tc
     lib = tc.load()                   # or tc.load("path/to/libTesseraC.so")

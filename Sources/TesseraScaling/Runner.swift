@@ -142,14 +142,14 @@ public struct Runner {
             let bench = try Bench(workload: w, execution: options.execution,
                                   placement: try runtime(threads: options.threadList.max() ?? 1))
             let floor = bench.computeFloor()
-            // a copy of the workload's own size: from L3 where it fits, which is the limit a
-            // cache-resident memory-bound op meets (2^24-float copies measure DRAM)
+            // a copy of the workload's own size (2^24 floats for larger ones), measured again for
+            // every workload: from L3 where it fits, which is the limit a cache-resident
+            // memory-bound op meets; and the host's bandwidth drifts over a run (a relu read
+            // 145 % of a 2^24 copy measured only at the start)
             var sizedBW: [Int: Double] = [:]
-            if w.count < 1 << 24 {
-                for t in copyCounts.sorted() {
-                    sizedBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), count: w.count,
-                                                        repetitions: max(5, options.repetitions / 2))
-                }
+            for t in copyCounts.sorted() {
+                sizedBW[t] = try Self.copyBandwidth(runtime: runtime(threads: t), count: min(w.count, 1 << 24),
+                                                    repetitions: max(5, options.repetitions / 2))
             }
             // the host's share of the cores drifts: measured again for every workload
             let capacity = cores > 1 ? Self.computeCapacity(threads: cores) : 1
