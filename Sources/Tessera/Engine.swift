@@ -22,8 +22,6 @@ enum Engine {
         runtime.streams(outputBytes: bytes, workers: inline ? 1 : runtime.threads)
     }
 
-    
-
     // MARK: element-wise
 
     /// y = step(x) over `count` elements; x == y allowed.  Small calls run the kernel

@@ -106,7 +106,7 @@ final class CallState: @unchecked Sendable {
         }
     }
 
-    private static let pool = Mutex<[CallState]>([])
+    private static let pool = Locked<[CallState]>([])
     /// Scratch above this is freed when a call ends instead of kept for the next one.
     static let keptScratchLimit = 8 << 20
 
@@ -206,7 +206,7 @@ private final class PlanCache: Sendable {
         var units: Int, perTile: Int, workers: Int, inline: Bool
         var topology: Topology
     }
-    private let entries = Mutex<[(key: Key, plan: TilePlan)]>([])
+    private let entries = Locked<[(key: Key, plan: TilePlan)]>([])
     static let capacity = 16
 
     func plan(_ key: Key) -> TilePlan {

@@ -23,9 +23,8 @@ typedef enum {
 
 /// y[i] = f(x[i]) for i < n.  x == y (exactly in place) is allowed; partial overlap is not.
 /// `nt` != 0 asks for streaming (non-temporal) stores, of whole 64-byte lines (the part of y
-/// before its first line boundary and after its last are stored normally).  nt == 1 ends
-/// with a store fence; nt == TS_NT_NOFENCE leaves the fence to the caller (`ts_store_fence`
-/// before the output is handed to another thread), for callers that write many short rows.
+/// before its first line boundary and after its last are stored normally), and the call ends
+/// with a store fence.  Many short rows: `rows_store`, which leaves one fence to the caller.
 typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
 /// y[i] = clamp-or-affine(x[i]; a, b): affine is x*a + b (one rounding with FMA), clamp is
 /// min(max(x, a), b) with NaN kept.
@@ -136,8 +135,6 @@ static inline void ts_cpu_relax(void) {
   __builtin_ia32_pause();
 #endif
 }
-/// Streaming stores without their fence (see ts_unary_fn).
-#define TS_NT_NOFENCE 2
 /// Orders this thread's streaming stores before what follows (sfence on x86).
 static inline void ts_store_fence(void) {
 #if defined(__x86_64__) || defined(__i386__)
