@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "TesseraGraph", dependencies: ["TesseraKernels"]),
         .target(name: "Tessera", dependencies: ["TesseraKernels", "TesseraTopology", "TesseraRuntime", "TesseraGraph"]),
         .target(name: "TesseraScaling", dependencies: ["Tessera", "CTesseraKernels"]),
-        .target(name: "CTesseraABI"),
+        .target(name: "CTesseraABI", dependencies: ["CTesseraKernels"]), // for tessera_ops.def
         .target(name: "TesseraC", dependencies: ["Tessera", "CTesseraABI"]),
         .executableTarget(
             name: "scale-test",
@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "_TesseraTestSupport", dependencies: ["Tessera"]),
         // release-mode command: every float32 input through sigmoid, tanh and both GELUs
         .executableTarget(name: "tessera-accuracy", dependencies: ["Tessera", "_TesseraTestSupport"]),
-        .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels", "_TesseraTestSupport"]),
+        .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels", "Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTopologyTests", dependencies: ["TesseraTopology"]),
         .testTarget(name: "TesseraRuntimeTests", dependencies: ["TesseraRuntime", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraGraphTests", dependencies: ["TesseraGraph", "Tessera", "_TesseraTestSupport"]),

@@ -5,6 +5,6 @@ cd "$(dirname "$0")/../.."
 swift build -c release --product TesseraC
 lib=$(swift build -c release --show-bin-path)
 swiftlib=$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux
-cc -O2 -Wall -Wextra -std=c11 Examples/c/example.c -I Sources/CTesseraABI/include -L "$lib" -lTesseraC -lm \
+cc -O2 -Wall -Wextra -std=c11 Examples/c/example.c -I Sources/CTesseraABI/include -I Sources/CTesseraKernels/include -L "$lib" -lTesseraC -lm \
   -Wl,-rpath,"$lib" -Wl,-rpath,"$swiftlib" -o "$lib/tessera-c-example"
 "$lib/tessera-c-example"

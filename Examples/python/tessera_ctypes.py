@@ -26,8 +26,16 @@ def load(path=None):
     lib = ctypes.CDLL(path or default_path())
     lib.tessera_last_error.restype = ctypes.c_char_p
     lib.tessera_version.restype = ctypes.c_char_p
-    for name in ["tessera_relu", "tessera_sigmoid", "tessera_tanh", "tessera_gelu", "tessera_gelu_tanh"]:
-        getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
+    # the op table: tessera_<name> for every op, and the generic calls
+    lib.tessera_op_name.restype = ctypes.c_char_p
+    lib.tessera_op_name.argtypes = [ctypes.c_int]
+    lib.tessera_op_from_name.argtypes = [ctypes.c_char_p]
+    lib.tessera_op_parameter_count.argtypes = [ctypes.c_int]
+    for name in op_names(lib):
+        getattr(lib, "tessera_" + name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
+    lib.tessera_activation_run.argtypes = [ctypes.c_void_p, ctypes.c_int, f32p, f32p, ctypes.c_size_t]
+    lib.tessera_activation_run_with.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_float,
+                                                f32p, f32p, ctypes.c_size_t]
     for name in ["tessera_softmax", "tessera_log_softmax"]:
         getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
     lib.tessera_runtime_create.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
@@ -35,8 +43,17 @@ def load(path=None):
     lib.tessera_pipeline_create.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
     lib.tessera_pipeline_destroy.argtypes = [ctypes.c_void_p]
     lib.tessera_pipeline_add_activation.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.tessera_pipeline_add_activation_with.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_float]
+    lib.tessera_pipeline_add_affine.argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float]
+    lib.tessera_pipeline_add_clamp.argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float]
+    lib.tessera_pipeline_add_softmax.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     lib.tessera_pipeline_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     return lib
+
+
+def op_names(lib):
+    """The op table's names in its order (index = the op's tessera_activation value)."""
+    return [lib.tessera_op_name(i).decode() for i in range(lib.tessera_op_count())]
 
 
 def check(lib, status):

@@ -25,3 +25,11 @@ const char *tessera_internal_set_text(const char *text) {
 }
 
 const char *tessera_version(void) { return "0.1.0"; }
+
+// tessera_<name>: one per row of the op table, each the generic call with the op's defaults.
+#define TS_OP(name, NAME, ...)                                                                   \
+  tessera_status tessera_##name(tessera_runtime *runtime, const float *input, float *output, size_t count) { \
+    return tessera_activation_run(runtime, TESSERA_##NAME, input, output, count);                \
+  }
+#include "tessera_ops.def"
+#undef TS_OP

@@ -1,4 +1,5 @@
 // Picks the kernel table once per process from the CPU's features.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "include/tessera_kernels.h"
@@ -53,3 +54,12 @@ void ts_line_carry_flush(ts_line_carry *c) {
   c->line = NULL;
   c->fill = 0;
 }
+
+#define TS_OP(name_, NAME, params_, a_, b_, check_, cheap_, ns_, method_) \
+  {.name = #name_, .method = method_, .params = params_, .a = a_, .b = b_, .check = check_, .cheap = cheap_, .ns = ns_},
+static const ts_op_info op_table[TS_OP_COUNT] = {
+#include "include/tessera_ops.def"
+};
+#undef TS_OP
+
+const ts_op_info *ts_op_info_of(int op) { return op >= 0 && op < TS_OP_COUNT ? &op_table[op] : NULL; }

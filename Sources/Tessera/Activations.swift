@@ -2,6 +2,43 @@
 @_exported import TesseraKernels
 @_exported import TesseraRuntime
 @_exported import TesseraTopology
+import CTesseraKernels
+
+// The ops' Swift names: one line per row of the op table (tessera_ops.def), next to its layer.
+extension UnaryOp {
+    public static let relu = UnaryOp(.relu)
+    public static let sigmoid = UnaryOp(.sigmoid)
+    public static let tanh = UnaryOp(.tanh)
+    /// exact: x * Phi(x)
+    public static let gelu = UnaryOp(.gelu)
+    /// PyTorch's approximate='tanh'
+    public static let geluTanh = UnaryOp(.gelu_tanh)
+    public static let affine = UnaryOp(.affine)
+    public static let clamp = UnaryOp(.clamp)
+}
+
+extension UnaryOp {
+    /// The op's layer, with its default parameters (exhaustive over the op table: a new row
+    /// does not compile until it has a layer).
+    public var layer: any ElementwiseLayer {
+        switch id {
+        case .relu: ReLU()
+        case .sigmoid: Sigmoid()
+        case .tanh: Tanh()
+        case .gelu: GELU()
+        case .gelu_tanh: GELU(approximate: .tanh)
+        case .affine: Affine()
+        case .clamp: Clamp(lower: defaultParameters.0, upper: defaultParameters.1)
+        }
+    }
+}
+
+extension ElementwiseStep {
+    /// x * scale + bias (the attention scale, a bias add)
+    public static func affine(scale: Float, bias: Float) -> ElementwiseStep { ElementwiseStep(.affine, scale, bias) }
+    /// min(max(x, lower), upper), NaN kept
+    public static func clamp(lower: Float, upper: Float) -> ElementwiseStep { ElementwiseStep(.clamp, lower, upper) }
+}
 
 /// A layer that maps a tensor to a tensor of the same shape.
 public protocol Layer: PipelineComponent {

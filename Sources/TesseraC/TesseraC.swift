@@ -96,14 +96,19 @@ private func shapeArray(_ shape: UnsafePointer<Int64>?, _ rank: Int32) throws ->
 }
 
 private func activation(_ op: tessera_activation) throws -> UnaryOp {
-    switch op {
-    case TESSERA_RELU: return .relu
-    case TESSERA_SIGMOID: return .sigmoid
-    case TESSERA_TANH: return .tanh
-    case TESSERA_GELU: return .gelu
-    case TESSERA_GELU_TANH: return .geluTanh
-    default: throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "unknown activation \(op.rawValue)")
+    guard let u = UnaryOp(index: Int(op.rawValue)) else {
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "unknown activation \(op.rawValue) (tessera_op_count() is \(UnaryOp.allCases.count))")
     }
+    return u
+}
+
+/// The op with the caller's parameters, checked (clamp's a <= b, ...).
+private func step(_ op: tessera_activation, _ a: Float, _ b: Float) throws -> ElementwiseStep {
+    let u = try activation(op)
+    guard u.accepts(a, b) else {
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "invalid parameters (\(a), \(b)) for \(u.rawValue)")
+    }
+    return ElementwiseStep(u, a, b)
 }
 
 private func countOf(_ count: Int) throws -> Int {
@@ -133,34 +138,38 @@ public func tessera_runtime_destroy(_ h: OpaquePointer?) -> tessera_status {
     }
 }
 
+@_cdecl("tessera_op_count")
+public func tessera_op_count() -> Int32 { Int32(UnaryOp.allCases.count) }
+
+@_cdecl("tessera_op_name")
+public func tessera_op_name(_ op: Int32) -> UnsafePointer<CChar>? {
+    UnaryOp(index: Int(op))?.cName
+}
+
+@_cdecl("tessera_op_parameter_count")
+public func tessera_op_parameter_count(_ op: Int32) -> Int32 { UnaryOp(index: Int(op)).map { Int32($0.parameterCount) } ?? -1 }
+
+@_cdecl("tessera_op_from_name")
+public func tessera_op_from_name(_ name: UnsafePointer<CChar>?) -> Int32 {
+    guard let name, let op = UnaryOp(rawValue: String(cString: name)) else { return -1 }
+    return Int32(op.index)
+}
+
 @_cdecl("tessera_activation_run")
 public func tessera_activation_run(_ h: OpaquePointer?, _ op: tessera_activation, _ x: UnsafePointer<Float>?,
                                    _ y: UnsafeMutablePointer<Float>?, _ count: Int) -> tessera_status {
     guarded {
-        let unary = try activation(op)
-        try RawOps.apply(.unary(unary), input: x, output: y, count: try countOf(count), runtime: try runtime(h))
+        let s = ElementwiseStep(try activation(op))
+        try RawOps.apply(s, input: x, output: y, count: try countOf(count), runtime: try runtime(h))
     }
 }
 
-@_cdecl("tessera_relu")
-public func tessera_relu(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
-    tessera_activation_run(h, TESSERA_RELU, x, y, n)
-}
-@_cdecl("tessera_sigmoid")
-public func tessera_sigmoid(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
-    tessera_activation_run(h, TESSERA_SIGMOID, x, y, n)
-}
-@_cdecl("tessera_tanh")
-public func tessera_tanh(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
-    tessera_activation_run(h, TESSERA_TANH, x, y, n)
-}
-@_cdecl("tessera_gelu")
-public func tessera_gelu(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
-    tessera_activation_run(h, TESSERA_GELU, x, y, n)
-}
-@_cdecl("tessera_gelu_tanh")
-public func tessera_gelu_tanh(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) -> tessera_status {
-    tessera_activation_run(h, TESSERA_GELU_TANH, x, y, n)
+@_cdecl("tessera_activation_run_with")
+public func tessera_activation_run_with(_ h: OpaquePointer?, _ op: tessera_activation, _ a: Float, _ b: Float,
+                                        _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ count: Int) -> tessera_status {
+    guarded {
+        try RawOps.apply(try step(op, a, b), input: x, output: y, count: try countOf(count), runtime: try runtime(h))
+    }
 }
 
 private func softmaxABI(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
@@ -219,6 +228,11 @@ public func tessera_pipeline_add_activation(_ h: OpaquePointer?, _ op: tessera_a
     add(h) { .step(.unary(try activation(op))) }
 }
 
+@_cdecl("tessera_pipeline_add_activation_with")
+public func tessera_pipeline_add_activation_with(_ h: OpaquePointer?, _ op: tessera_activation, _ a: Float, _ b: Float) -> tessera_status {
+    add(h) { .step(try step(op, a, b)) }
+}
+
 @_cdecl("tessera_pipeline_add_affine")
 public func tessera_pipeline_add_affine(_ h: OpaquePointer?, _ scale: Float, _ bias: Float) -> tessera_status {
     add(h) { .step(.affine(scale: scale, bias: bias)) }
@@ -227,7 +241,7 @@ public func tessera_pipeline_add_affine(_ h: OpaquePointer?, _ scale: Float, _ b
 @_cdecl("tessera_pipeline_add_clamp")
 public func tessera_pipeline_add_clamp(_ h: OpaquePointer?, _ lower: Float, _ upper: Float) -> tessera_status {
     add(h) {
-        guard !(lower > upper) else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "clamp lower \(lower) > upper \(upper)") }
+        guard UnaryOp.clamp.accepts(lower, upper) else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "clamp lower \(lower) > upper \(upper)") }
         return .step(.clamp(lower: lower, upper: upper))
     }
 }

@@ -1,112 +1,124 @@
 import CTesseraKernels
 
-/// The element-wise activations.  One row per op: its name (also the CLI spelling and the
-/// JSON name), the method its kernel uses, and rough costs the scheduler and reports use.
-public enum UnaryOp: String, CaseIterable, Sendable, Hashable, Codable {
-    case relu
-    case sigmoid
-    case tanh
-    case gelu            // exact: x * Phi(x)
-    case geluTanh = "gelu_tanh"
+/// An element-wise op: one row of Tessera's op table
+/// (`Sources/CTesseraKernels/include/tessera_ops.def`), which the kernels, the C ABI, the
+/// scale-test, the benchmarks and the tests all read.  `UnaryOp.allCases` is that table in its
+/// order; the ops' Swift names (`UnaryOp.relu`, ...) are declared next to their layers.
+public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The row's id: its position in the table (and its `tessera_op` value in the C ABI).
+    @usableFromInline package let id: ts_op
+
+    package init(_ id: ts_op) { self.id = id }
+
+    /// Every op of the table, in its order.
+    public static let allCases: [UnaryOp] = (0..<Int(TS_OP_COUNT)).map { UnaryOp(ts_op(rawValue: UInt32($0))!) }
+
+    /// The row, by id.
+    package init?(index: Int) {
+        guard index >= 0, index < Int(TS_OP_COUNT), let id = ts_op(rawValue: UInt32(index)) else { return nil }
+        self.id = id
+    }
+
+    @usableFromInline var info: ts_op_info { ts_op_info_of(Int32(id.rawValue)).pointee }
+
+    /// The op's name everywhere (CLI, JSON, C ABI): `relu`, `gelu_tanh`, ...
+    public var rawValue: String { String(cString: info.name) }
+    public var description: String { rawValue }
+    /// The name as a C string with static storage (the C ABI hands it out).
+    package var cName: UnsafePointer<CChar> { info.name }
+
+    public init?(rawValue: String) {
+        guard let op = UnaryOp.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = op
+    }
+
+    /// The position of the row in the table.
+    public var index: Int { Int(id.rawValue) }
 
     /// How the kernel computes the op (part of the variant name, e.g. `sigmoid.avx2.exp-p5-div`).
-    public var method: String {
-        switch self {
-        case .relu: "max"
-        case .sigmoid: "exp-p5-div"
-        case .tanh: "poly-exp-p5-div"
-        case .gelu: "erfcx-lut8p7-exp2f"
-        case .geluTanh: "sigmoid2u-exp2f"
+    public var method: String { String(cString: info.method) }
+
+    /// Number of scalar parameters (0, 1 or 2) the op takes, e.g. clamp's bounds.
+    public var parameterCount: Int { Int(info.params) }
+
+    /// The parameters' defaults (PyTorch's), used where a caller gives none; unused entries are 0.
+    public var defaultParameters: (Float, Float) { (info.a, info.b) }
+
+    /// Whether `(a, b)` are valid parameters for the op (e.g. clamp needs `a <= b`).
+    public func accepts(_ a: Float, _ b: Float) -> Bool {
+        switch info.check {
+        case TS_CHECK_ORDERED: !(a > b)
+        default: true
         }
     }
 
-    /// Rough single-core cost in ns per element on cache-resident data (a recent x86 core).
-    /// Used only for the inline-vs-parallel decision, so a factor of two either way is fine.
-    public var nsPerElement: Double {
-        switch self {
-        case .relu: 0.05
-        case .sigmoid: 0.3
-        case .tanh: 0.3
-        case .gelu: 0.6
-        case .geluTanh: 0.4
-        }
-    }
+    /// Rough single-core cost in ns per element on cache-resident data; used only for the
+    /// inline-vs-parallel decision, so a factor of two either way is fine.
+    public var nsPerElement: Double { info.ns }
 
-    /// Kernel function pointer in `table`.
+    /// Cheap ops (a few instructions) are composed in registers with their neighbours in a
+    /// fused chain; costly ones (exp/erf-based) get a pass of their own over an L1 block.
+    public var isCheap: Bool { info.cheap != 0 }
+
+    /// The forward kernel in `table`.
     @inlinable
-    public func kernel(in table: KernelTable) -> ts_unary_fn {
-        let k = table.kernels
-        switch self {
-        case .relu: return k.relu
-        case .sigmoid: return k.sigmoid
-        case .tanh: return k.tanh
-        case .gelu: return k.gelu_erf
-        case .geluTanh: return k.gelu_tanh
-        }
+    package func kernel(in table: KernelTable) -> ts_ew_fn {
+        return ts_forward_kernel(table.raw, Int32(id.rawValue))
     }
 
     /// XNNPACK-style variant name: `op.isa.method`.
     public func variantName(_ isa: ISA) -> String { "\(rawValue).\(isa).\(method)" }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let op = UnaryOp(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown op '\(name)'"))
+        }
+        self = op
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
 }
 
-/// One element-wise step of a pipeline: an activation or a scalar affine/clamp.
-public enum ElementwiseStep: Sendable, Hashable, CustomStringConvertible {
-    case unary(UnaryOp)
-    /// x * scale + bias (the attention scale, a bias add)
-    case affine(scale: Float, bias: Float)
-    /// min(max(x, lower), upper), NaN kept
-    case clamp(lower: Float, upper: Float)
+/// One element-wise step of a pipeline: an op of the table with its parameters.
+public struct ElementwiseStep: Sendable, Hashable, CustomStringConvertible {
+    public let op: UnaryOp
+    /// The op's parameters (its defaults where not given; 0 where it has none).
+    public let a: Float, b: Float
+
+    /// `op` with parameters `a`, `b` (its defaults where nil).  The caller checks
+    /// `op.accepts(a, b)`; the layers and the C ABI do.
+    public init(_ op: UnaryOp, _ a: Float? = nil, _ b: Float? = nil) {
+        let (da, db) = op.defaultParameters
+        self.op = op
+        self.a = op.parameterCount > 0 ? (a ?? da) : 0
+        self.b = op.parameterCount > 1 ? (b ?? db) : 0
+    }
+
+    /// An op with its default parameters.
+    public static func unary(_ op: UnaryOp) -> ElementwiseStep { ElementwiseStep(op) }
 
     public var description: String {
-        switch self {
-        case .unary(let op): op.rawValue
-        case .affine(let a, let b): "affine(\(a), \(b))"
-        case .clamp(let lo, let hi): "clamp(\(lo), \(hi))"
+        switch op.parameterCount {
+        case 0: op.rawValue
+        case 1: "\(op.rawValue)(\(a))"
+        default: "\(op.rawValue)(\(a), \(b))"
         }
     }
 
-    public var nsPerElement: Double {
-        if case .unary(let op) = self { return op.nsPerElement }
-        return 0.05
-    }
+    public var nsPerElement: Double { op.nsPerElement }
+    public var isCheap: Bool { op.isCheap }
 
     /// Runs the step on `n` elements; `x == y` (exactly in place) is allowed.
     @inlinable
-    public func apply(_ table: KernelTable, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                      _ n: Int, streaming: Bool) {
-        let nt: Int32 = streaming ? 1 : 0
-        switch self {
-        case .unary(let op): op.kernel(in: table)(x, y, n, nt)
-        case .affine(let a, let b): table.kernels.affine(x, y, n, a, b, nt)
-        case .clamp(let lo, let hi): table.kernels.clamp(x, y, n, lo, hi, nt)
-        }
-    }
-}
-
-extension ElementwiseStep {
-    /// Cheap steps (a few instructions) are composed in registers with their neighbours;
-    /// costly ones (exp/erf-based) get a pass of their own over an L1 block.
-    public var isCheap: Bool {
-        switch self {
-        case .unary(let op): op == .relu
-        case .affine, .clamp: true
-        }
+    package func apply(_ table: KernelTable, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                       _ n: Int, streaming: Bool) {
+        op.kernel(in: table)(x, y, n, a, b, streaming ? 1 : 0)
     }
 
     /// The C description of the step for the register-composed `chain` kernel.
-    public var cStep: ts_step {
-        switch self {
-        case .unary(let op):
-            let kind: ts_step_kind = switch op {
-            case .relu: TS_STEP_RELU
-            case .sigmoid: TS_STEP_SIGMOID
-            case .tanh: TS_STEP_TANH
-            case .gelu: TS_STEP_GELU
-            case .geluTanh: TS_STEP_GELU_TANH
-            }
-            return ts_step(kind: Int32(kind.rawValue), a: 0, b: 0)
-        case .affine(let a, let b): return ts_step(kind: Int32(TS_STEP_AFFINE.rawValue), a: a, b: b)
-        case .clamp(let lo, let hi): return ts_step(kind: Int32(TS_STEP_CLAMP.rawValue), a: lo, b: hi)
-        }
-    }
+    package var cStep: ts_step { ts_step(op: Int32(op.id.rawValue), a: a, b: b) }
 }

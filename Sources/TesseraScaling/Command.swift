@@ -72,7 +72,7 @@ public struct ScaleTestConfiguration: Sendable {
         }
         // --ops / --sizes override the scenario's workloads
         if ops != nil || sizes != nil {
-            let opList = try ops.map(ScaleOp.parse(list:)) ?? ScaleOp.allCases.filter { $0 != .chainCheap && $0 != .softmaxDim0 }
+            let opList = try ops.map(ScaleOp.parse(list:)) ?? ScaleOp.defaultSweep
             let sizeList = try sizes.map { try ShapeSpec.parse(list: $0) }
             var ws: [Workload] = []
             for op in opList {

@@ -34,12 +34,13 @@ public enum GrainExperiment {
             let nt: Int32 = auto.streams(outputBytes: n * 4, workers: 1) ? 1 : 0 // the plain loop: one thread
             // calls per timed batch: about 1 ms of work
             let inner = max(1, Int(1_000_000 / (Double(n) * op.nsPerElement * 2 + 1_000)))
+            let step = ElementwiseStep(op)
             let fn = op.kernel(in: table)
             let modes: [() -> Void] = [
-                { fn(x.pointer, y.pointer, n, nt) },
-                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: one) },
-                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: auto) },
-                { try! RawOps.apply(.unary(op), input: x.pointer, output: y.pointer, count: n, runtime: all) },
+                { fn(x.pointer, y.pointer, n, step.a, step.b, nt) },
+                { try! RawOps.apply(step, input: x.pointer, output: y.pointer, count: n, runtime: one) },
+                { try! RawOps.apply(step, input: x.pointer, output: y.pointer, count: n, runtime: auto) },
+                { try! RawOps.apply(step, input: x.pointer, output: y.pointer, count: n, runtime: all) },
             ]
             // the four take turns over rounds (as in scale-test's sweep), so host drift hits
             // them alike: auto and all workers often run the very same path

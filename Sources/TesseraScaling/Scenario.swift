@@ -57,15 +57,19 @@ public struct Scenario: Equatable, Sendable {
                 fused = v
             }
             for (j, opName) in ops.enumerated() {
-                guard let op = ScaleOp(rawValue: opName) else {
-                    throw bad("workloads[\(i)].ops[\(j)]", "one of \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", ")), got '\(opName)'")
+                // "activations": every activation of the op table, so a new row is swept without a config edit
+                let expanded = opName == "activations" ? ScaleOp.defaultSweep.filter { $0.unary != nil } : ScaleOp(rawValue: opName).map { [$0] }
+                guard let expanded else {
+                    throw bad("workloads[\(i)].ops[\(j)]", "\"activations\" or one of \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", ")), got '\(opName)'")
                 }
+                for op in expanded {
                 for (k, s) in sizes.enumerated() {
                     let shape: [Int]
                     do { shape = try ShapeSpec.parse(s) } catch {
                         throw bad("workloads[\(i)].sizes[\(k)]", "a size like \"16777216\" or \"4096x4096\", got '\(s)'")
                     }
                     for f in (op.isChain ? fused : [true]) { workloads.append(Workload(op: op, shape: shape, fused: f)) }
+                }
                 }
             }
         }
@@ -90,7 +94,7 @@ public struct Scenario: Equatable, Sendable {
     /// Built-in copy of configs/scenarios/default.json, used when the folder cannot be found.
     public static let builtInDefault = Scenario(
         name: "default", description: "built-in default", repetitions: 15, workloads:
-            [ScaleOp.relu, .sigmoid, .tanh, .gelu, .geluTanh].map { Workload(op: $0, shape: [1 << 24]) }
+            ScaleOp.defaultSweep.filter { $0.unary != nil }.map { Workload(op: $0, shape: [1 << 24]) }
             + [ScaleOp.softmax, .logSoftmax].flatMap { op in [[4096, 4096], [65536, 256], [8, 1 << 21]].map { Workload(op: op, shape: $0) } }
             + [true, false].map { Workload(op: .chain4, shape: [1 << 24], fused: $0) })
 }

@@ -1,28 +1,63 @@
 import Foundation
 import Tessera
 
-/// The ops scale-test measures; raw values are the JSON/CLI names (a stable contract).
-public enum ScaleOp: String, CaseIterable, Codable, Sendable {
-    case relu, sigmoid, tanh, gelu
-    case geluTanh = "gelu_tanh"
+/// The ops scale-test measures: every row of the op table, the softmaxes and two fused chains.
+/// Raw values are the JSON/CLI names (a stable contract): the op table's names, `softmax`,
+/// `log_softmax`, `softmax_dim0`, `chain4`, `chain_cheap`.
+public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable {
+    /// one element-wise op of the table, with its default parameters
+    case elementwise(UnaryOp)
     case softmax
-    case logSoftmax = "log_softmax"
+    case logSoftmax
     /// softmax along dim 0 (the strided, column-vectorised path)
-    case softmaxDim0 = "softmax_dim0"
+    case softmaxDim0
     /// gelu(tanh(sigmoid(relu(x))))
     case chain4
     /// scale, bias, relu, clamp: a memory-bound chain of four cheap steps
-    case chainCheap = "chain_cheap"
+    case chainCheap
+
+    public static var allCases: [ScaleOp] {
+        UnaryOp.allCases.map(ScaleOp.elementwise) + [.softmax, .logSoftmax, .softmaxDim0, .chain4, .chainCheap]
+    }
+
+    /// What a sweep without --ops measures: every activation of the table (affine and clamp
+    /// are measured inside chain_cheap), the softmaxes and chain4.
+    public static var defaultSweep: [ScaleOp] {
+        UnaryOp.allCases.filter { $0 != .affine && $0 != .clamp }.map(ScaleOp.elementwise) + [.softmax, .logSoftmax, .chain4]
+    }
+
+    public var rawValue: String {
+        switch self {
+        case .elementwise(let op): op.rawValue
+        case .softmax: "softmax"
+        case .logSoftmax: "log_softmax"
+        case .softmaxDim0: "softmax_dim0"
+        case .chain4: "chain4"
+        case .chainCheap: "chain_cheap"
+        }
+    }
+
+    public init?(rawValue: String) {
+        guard let op = ScaleOp.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = op
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let op = ScaleOp(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown op '\(name)'"))
+        }
+        self = op
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
 
     public var unary: UnaryOp? {
-        switch self {
-        case .relu: .relu
-        case .sigmoid: .sigmoid
-        case .tanh: .tanh
-        case .gelu: .gelu
-        case .geluTanh: .geluTanh
-        default: nil
-        }
+        if case .elementwise(let op) = self { return op }
+        return nil
     }
 
     public var isChain: Bool { self == .chain4 || self == .chainCheap }

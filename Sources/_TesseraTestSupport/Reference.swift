@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import CTesseraKernels
 
 /// Float64 references that read like the textbook, used by every accuracy test.
 public enum Reference {
@@ -23,23 +24,37 @@ public enum Reference {
         return x * sigmoid(2 * u)
     }
 
-    public static func unary(_ op: UnaryOp, _ x: Double) -> Double {
-        switch op {
+    /// The float64 reference of every row of the op table (the switch is exhaustive over
+    /// tessera_ops.def: a new row does not compile until it has one).
+    public static func op(_ op: UnaryOp, _ x: Double, _ a: Double, _ b: Double) -> Double {
+        switch op.id {
         case .relu: relu(x)
         case .sigmoid: sigmoid(x)
         case .tanh: tanh(x)
         case .gelu: gelu(x)
-        case .geluTanh: geluTanh(x)
+        case .gelu_tanh: geluTanh(x)
+        case .affine: x * a + b
+        case .clamp: x.isNaN ? x : Swift.min(Swift.max(x, a), b)
         }
     }
 
-    public static func step(_ s: ElementwiseStep, _ x: Double) -> Double {
-        switch s {
-        case .unary(let op): unary(op, x)
-        case .affine(let a, let b): x * Double(a) + Double(b)
-        case .clamp(let lo, let hi): x.isNaN ? x : Swift.min(Swift.max(x, Double(lo)), Double(hi))
+    /// Parameters each op is tested with: its defaults first, then values that exercise them.
+    public static func parameterSets(_ op: UnaryOp) -> [(Float, Float)] {
+        switch op.id {
+        case .affine: [op.defaultParameters, (0.5, 0.25), (-3, 7), (0, -0.0)]
+        case .clamp: [op.defaultParameters, (-1, 1), (0.5, 0.5), (-0.0, 0)]
+        case .relu, .sigmoid, .tanh, .gelu, .gelu_tanh: [op.defaultParameters]
         }
     }
+
+    /// Every op with every parameter set of `parameterSets`.
+    public static var allSteps: [ElementwiseStep] {
+        UnaryOp.allCases.flatMap { op in parameterSets(op).map { ElementwiseStep(op, $0.0, $0.1) } }
+    }
+
+    public static func unary(_ op: UnaryOp, _ x: Double) -> Double { step(ElementwiseStep(op), x) }
+
+    public static func step(_ s: ElementwiseStep, _ x: Double) -> Double { op(s.op, x, Double(s.a), Double(s.b)) }
 
     /// Softmax (or log-softmax) of one row in float64, max-subtracted.
     public static func softmax(_ row: [Float], log: Bool = false) -> [Double] {
@@ -56,7 +71,8 @@ public enum ULP {
     /// infinities, +inf when one is NaN and the other is not.
     public static func error(_ got: Float, _ ref: Double) -> Double {
         if got.isNaN || ref.isNaN { return got.isNaN && ref.isNaN ? 0 : .infinity }
-        if ref.isInfinite || got.isInfinite { return Double(got) == ref ? 0 : .infinity }
+        // a reference beyond float's range rounds to infinity (so does a correctly rounded kernel)
+        if ref.isInfinite || got.isInfinite { return got == Float(ref) ? 0 : .infinity }
         let r = Float(ref)
         let ulp = r.isInfinite ? Double(Float.greatestFiniteMagnitude.ulp) : Double(max(r.magnitude.ulp, Float.leastNonzeroMagnitude))
         return abs(Double(got) - ref) / ulp

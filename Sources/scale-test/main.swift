@@ -10,8 +10,8 @@ struct ScaleTest: ParsableCommand {
             Sweeps workers 1, 2, 4, ... up to --threads over the scenario in configs/scenarios/default.json \
             (--quick: quick.json) and reports median time, ns/element, GB/s, speedup, parallel efficiency \
             and percent of the roofline (copy bandwidth and cache-resident compute, measured in the same run).
-            Ops: relu, sigmoid, tanh, gelu, gelu_tanh, softmax, log_softmax, chain4 (gelu(tanh(sigmoid(relu(x))))), \
-            chain_cheap (scale, bias, relu, clamp).
+            Ops: \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", ")) (chain4: gelu(tanh(sigmoid(relu(x)))), \
+            chain_cheap: scale, bias, relu, clamp).
             Environment: TESSERA_THREADS, TESSERA_TOPOLOGY, TESSERA_ISA, TESSERA_CACHE (see README).
             """)
 

@@ -7,23 +7,46 @@ func lastError() -> String { String(cString: tessera_last_error()) }
 
 @Suite("C ABI and raw-memory API")
 struct CABITests {
-    @Test func activationsOnCallerMemoryMatchTheSwiftAPI() throws {
+    @Test func everyOpOfTheTableThroughTheABIMatchesTheSwiftAPI() throws {
         let x = try Tensor(randomNormal: [10_000], standardDeviation: 3, seed: 5)
         var rt: OpaquePointer?
         #expect(tessera_runtime_create(2, 0, nil, &rt) == TESSERA_OK)
         defer { _ = tessera_runtime_destroy(rt) }
-        let ops: [(tessera_activation, any ElementwiseLayer)] = [
-            (TESSERA_RELU, ReLU()), (TESSERA_SIGMOID, Sigmoid()), (TESSERA_TANH, Tanh()), (TESSERA_GELU, GELU()),
-            (TESSERA_GELU_TANH, GELU(approximate: .tanh)),
-        ]
-        for (op, layer) in ops {
+        #expect(Int(tessera_op_count()) == UnaryOp.allCases.count && Int(TESSERA_OP_COUNT.rawValue) == UnaryOp.allCases.count)
+        for op in UnaryOp.allCases {
+            let i = Int32(op.index)
+            #expect(String(cString: tessera_op_name(i)) == op.rawValue && tessera_op_from_name(op.rawValue) == i)
+            #expect(Int(tessera_op_parameter_count(i)) == op.parameterCount)
+            for (a, b) in Reference.parameterSets(op) {
+                let step = ElementwiseStep(op, a, b)
+                let want = try Pipeline(nodes: [.step(step)]).run(x, runtime: .default).output.scalars
+                var y = [Float](repeating: .nan, count: x.count)
+                let status = x.withUnsafeBufferPointer { tessera_activation_run_with(rt, tessera_activation(rawValue: UInt32(i)), a, b, $0.baseAddress, &y, x.count) }
+                #expect(status == TESSERA_OK && y.map(\.bitPattern) == want.map(\.bitPattern), "\(step)")
+            }
+            // the default-parameter call is the first parameter set
             var y = [Float](repeating: .nan, count: x.count)
-            let status = x.withUnsafeBufferPointer { xb in tessera_activation_run(rt, op, xb.baseAddress, &y, x.count) }
-            #expect(status == TESSERA_OK)
-            #expect(y == (try layer.forward(x, runtime: .default)).scalars)
+            let status = x.withUnsafeBufferPointer { tessera_activation_run(rt, tessera_activation(rawValue: UInt32(i)), $0.baseAddress, &y, x.count) }
+            let want = try Pipeline(nodes: [.step(.unary(op))]).run(x, runtime: .default).output.scalars
+            #expect(status == TESSERA_OK && y.map(\.bitPattern) == want.map(\.bitPattern), "\(op)")
         }
+        #expect(tessera_op_name(-1) == nil && tessera_op_name(tessera_op_count()) == nil)
+        #expect(tessera_op_from_name("swish") == -1 && tessera_op_from_name(nil) == -1 && tessera_op_parameter_count(99) == -1)
+        // the generated per-op functions and the named layers
         var y = [Float](repeating: 0, count: 4)
         #expect(tessera_sigmoid(nil, [0, 0, 0, 0], &y, 4) == TESSERA_OK && y == [0.5, 0.5, 0.5, 0.5])
+        #expect(tessera_gelu_tanh(nil, [0, 0, 0, 0], &y, 4) == TESSERA_OK && y == [0, 0, 0, 0])
+        #expect(tessera_affine(nil, [1, 2, 3, 4], &y, 4) == TESSERA_OK && y == [1, 2, 3, 4]) // defaults: x * 1 + 0
+        // invalid parameters: a status and a message, nothing written
+        y = [7, 7, 7, 7]
+        #expect(tessera_activation_run_with(nil, TESSERA_CLAMP, 2, 1, [0, 0, 0, 0], &y, 4) == TESSERA_ERROR_INVALID_ARGUMENT)
+        #expect(lastError().contains("clamp") && y == [7, 7, 7, 7])
+        var p: OpaquePointer?
+        #expect(tessera_pipeline_create(&p) == TESSERA_OK)
+        defer { _ = tessera_pipeline_destroy(p) }
+        #expect(tessera_pipeline_add_activation_with(p, TESSERA_CLAMP, 1, 0) == TESSERA_ERROR_INVALID_ARGUMENT)
+        #expect(tessera_pipeline_add_activation_with(p, TESSERA_AFFINE, 2, 1) == TESSERA_OK)
+        #expect(tessera_pipeline_run(nil, p, [1, 2, 3, 4], &y, [4], 1) == TESSERA_OK && y == [3, 5, 7, 9])
     }
 
     @Test func inPlaceOnCallerMemory() throws {

@@ -1,7 +1,9 @@
 /*
  * tessera.h — Tessera's C ABI.  This header is the contract.
  *
- * Link with libTesseraC (swift build -c release --product TesseraC).
+ * Link with libTesseraC (swift build -c release --product TesseraC).  Include paths:
+ * Sources/CTesseraABI/include (this header) and Sources/CTesseraKernels/include (tessera_ops.def,
+ * the op table this header's op enum and per-op functions are generated from); ship both files.
  *
  * Conventions
  *  - Every function returns a tessera_status; TESSERA_OK is 0.  On any other status,
@@ -35,12 +37,15 @@ typedef enum {
   TESSERA_ERROR_INTERNAL = 6
 } tessera_status;
 
+/* The element-wise ops, one per row of tessera_ops.def (shipped next to this header), in its
+ * order: TESSERA_RELU = 0, TESSERA_SIGMOID, TESSERA_TANH, TESSERA_GELU (exact x * Phi(x)),
+ * TESSERA_GELU_TANH (PyTorch's approximate='tanh'), TESSERA_AFFINE (x * a + b),
+ * TESSERA_CLAMP (min(max(x, a), b)), ...  Rows are only ever appended: values are stable. */
 typedef enum {
-  TESSERA_RELU = 0,
-  TESSERA_SIGMOID = 1,
-  TESSERA_TANH = 2,
-  TESSERA_GELU = 3,      /* exact: x * Phi(x) */
-  TESSERA_GELU_TANH = 4  /* PyTorch's approximate='tanh' */
+#define TS_OP(name, NAME, ...) TESSERA_##NAME,
+#include "tessera_ops.def"
+#undef TS_OP
+  TESSERA_OP_COUNT
 } tessera_activation;
 
 typedef struct tessera_runtime tessera_runtime;
@@ -57,14 +62,26 @@ tessera_status tessera_runtime_create(int threads, size_t tile_bytes, const char
                                       tessera_runtime **out);
 tessera_status tessera_runtime_destroy(tessera_runtime *runtime);
 
-/* output[i] = op(input[i]) for i < count. */
+/* The op table: how many ops, each one's name ("relu", "gelu_tanh": NULL when out of range),
+ * its number of scalar parameters (0-2; -1 when out of range), and the op of a name (-1 when none). */
+int tessera_op_count(void);
+const char *tessera_op_name(int op);
+int tessera_op_parameter_count(int op);
+int tessera_op_from_name(const char *name);
+
+/* output[i] = op(input[i]) for i < count, with the op's default parameters (PyTorch's). */
 tessera_status tessera_activation_run(tessera_runtime *runtime, tessera_activation op, const float *input,
                                       float *output, size_t count);
-tessera_status tessera_relu(tessera_runtime *runtime, const float *input, float *output, size_t count);
-tessera_status tessera_sigmoid(tessera_runtime *runtime, const float *input, float *output, size_t count);
-tessera_status tessera_tanh(tessera_runtime *runtime, const float *input, float *output, size_t count);
-tessera_status tessera_gelu(tessera_runtime *runtime, const float *input, float *output, size_t count);
-tessera_status tessera_gelu_tanh(tessera_runtime *runtime, const float *input, float *output, size_t count);
+/* The same with parameters a and b (those the op does not take are ignored); invalid ones
+ * (clamp's a > b, NaN) are TESSERA_ERROR_INVALID_ARGUMENT. */
+tessera_status tessera_activation_run_with(tessera_runtime *runtime, tessera_activation op, float a, float b,
+                                           const float *input, float *output, size_t count);
+/* One function per op, tessera_<name>(runtime, input, output, count): tessera_relu,
+ * tessera_sigmoid, tessera_tanh, tessera_gelu, tessera_gelu_tanh, ... (default parameters). */
+#define TS_OP(name, ...) \
+  tessera_status tessera_##name(tessera_runtime *runtime, const float *input, float *output, size_t count);
+#include "tessera_ops.def"
+#undef TS_OP
 
 /* Softmax / log-softmax of a tensor of `shape[0..<rank]` along `dim` (negative counts from the end). */
 tessera_status tessera_softmax(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape,
@@ -77,6 +94,7 @@ tessera_status tessera_log_softmax(tessera_runtime *runtime, const float *input,
 tessera_status tessera_pipeline_create(tessera_pipeline **out);
 tessera_status tessera_pipeline_destroy(tessera_pipeline *pipeline);
 tessera_status tessera_pipeline_add_activation(tessera_pipeline *pipeline, tessera_activation op);
+tessera_status tessera_pipeline_add_activation_with(tessera_pipeline *pipeline, tessera_activation op, float a, float b);
 tessera_status tessera_pipeline_add_affine(tessera_pipeline *pipeline, float scale, float bias);
 tessera_status tessera_pipeline_add_clamp(tessera_pipeline *pipeline, float lower, float upper);
 tessera_status tessera_pipeline_add_softmax(tessera_pipeline *pipeline, int dim, int log);

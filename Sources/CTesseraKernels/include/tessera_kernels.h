@@ -21,24 +21,47 @@ typedef enum {
   TS_ISA_COUNT = 4
 } ts_isa;
 
-/// y[i] = f(x[i]) for i < n.  x == y (exactly in place) is allowed; partial overlap is not.
-/// `nt` != 0 asks for streaming (non-temporal) stores, of whole 64-byte lines (the part of y
-/// before its first line boundary and after its last are stored normally), and the call ends
-/// with a store fence.  Many short rows: `rows_store`, which leaves one fence to the caller.
+/// What a caller's parameters of an op must satisfy (tessera_ops.def's `check` column).
+#define TS_CHECK_NONE 0
+#define TS_CHECK_ORDERED 1 /* a <= b */
+
+/// The element-wise ops, one per row of tessera_ops.def, in its order.
+typedef enum __attribute__((enum_extensibility(closed))) {
+#define TS_OP(name, ...) ts_op_##name,
+#include "tessera_ops.def"
+#undef TS_OP
+} ts_op;
+enum {
+  TS_OP_COUNT = 0
+#define TS_OP(...) +1
+#include "tessera_ops.def"
+#undef TS_OP
+};
+
+/// A row of the op table as data (tessera_ops.def's columns).
+typedef struct {
+  const char *name, *method;
+  int params;
+  float a, b; ///< the parameters' defaults
+  int check;  ///< TS_CHECK_*
+  int cheap;
+  double ns;
+} ts_op_info;
+/// The row of `op` (op < TS_OP_COUNT).
+const ts_op_info *ts_op_info_of(int op);
+
+/// y[i] = op(x[i]; a, b) for i < n; ops without parameters ignore a and b.  x == y (exactly in
+/// place) is allowed; partial overlap is not.  `nt` != 0 asks for streaming (non-temporal)
+/// stores, of whole 64-byte lines (the part of y before its first line boundary and after its
+/// last are stored normally), and the call ends with a store fence.  Many short rows:
+/// `rows_store`, which leaves one fence to the caller.
+typedef void (*ts_ew_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
+/// y[i] = x[i] with the same store options.
 typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
-/// y[i] = clamp-or-affine(x[i]; a, b): affine is x*a + b (one rounding with FMA), clamp is
-/// min(max(x, a), b) with NaN kept.
-typedef void (*ts_binary_param_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
 
 /// One step of a register-composed chain.
-typedef enum {
-  TS_STEP_RELU = 0, TS_STEP_SIGMOID, TS_STEP_TANH, TS_STEP_GELU, TS_STEP_GELU_TANH,
-  TS_STEP_AFFINE, /* x*a + b */
-  TS_STEP_CLAMP   /* min(max(x, a), b) */
-} ts_step_kind;
-
 typedef struct {
-  int32_t kind; /* ts_step_kind */
+  int32_t op; /* ts_op */
   float a, b;
 } ts_step;
 
@@ -56,13 +79,7 @@ void ts_line_carry_flush(ts_line_carry *carry);
 
 typedef struct {
   const char *name;           ///< "avx512", "avx2", "sse2", "scalar"
-  ts_unary_fn relu;
-  ts_unary_fn sigmoid;
-  ts_unary_fn tanh;
-  ts_unary_fn gelu_erf;
-  ts_unary_fn gelu_tanh;
-  ts_binary_param_fn affine;
-  ts_binary_param_fn clamp;
+  ts_ew_fn forward[TS_OP_COUNT]; ///< indexed by ts_op
   /// y[i] = x[i] (the bandwidth yardstick: one read, one write, streaming when `nt`)
   ts_unary_fn copy;
   /// y = steps[k-1](...steps[0](x)) with every step applied to a vector while it is in
@@ -99,6 +116,9 @@ typedef struct {
   void (*cols_finish)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, int log,
                       const float *a, const float *b, int nt);
 } ts_kernels;
+
+/// The forward kernel of `op` in `t` (Swift reads the array through this).
+static inline ts_ew_fn ts_forward_kernel(const ts_kernels *t, int op) { return t->forward[op]; }
 
 /// The table for one instruction set, or NULL when this CPU cannot run it.
 const ts_kernels *ts_kernels_for(ts_isa isa);
