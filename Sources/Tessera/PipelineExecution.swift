@@ -42,23 +42,13 @@ extension Pipeline {
         var cur = x
         var owned = false // `cur` is an intermediate only this run holds: safe to overwrite
         for (i, stage) in program.stages.enumerated() {
-            switch stage {
-            case .reshape(let s):
-                cur = try cur.reshaped(s)
-            case .elementwise(let steps):
+            if case .reshape(let s) = stage {
+                cur = try cur.reshaped(s) // a view: no memory touched
+            } else {
                 var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count, runtime: runtime)
                 let src = cur
-                dst.withStoragePointers(src) { x, y in
-                    Engine.elementwise(steps, x: x, y: y, count: src.count, runtime: runtime, execution: execution)
-                }
-                cur = dst
-                owned = true
-            case .softmax(let pro, let dim, let log):
-                let d = try normalizedDim(dim, rank: cur.rank)
-                var dst = owned ? cur : Tensor(uninitialized: cur.shape, count: cur.count, runtime: runtime)
-                let src = cur
-                dst.withStoragePointers(src) { x, y in
-                    Engine.softmax(x: x, y: y, shape: src.shape, dim: d, log: log, prologue: pro, runtime: runtime)
+                try dst.withStoragePointers(src) { x, y in
+                    _ = try Engine.run(stage, x: x, y: y, shape: src.shape, runtime: runtime, execution: execution)
                 }
                 cur = dst
                 owned = true
@@ -92,8 +82,8 @@ extension Program {
 
 extension Tensor {
     /// Calls `body` with `source`'s storage and this tensor's (made unique first).
-    mutating func withStoragePointers(_ source: Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    mutating func withStoragePointers(_ source: Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         if storage !== source.storage { makeUnique() }
-        body(source.storage.pointer, storage.pointer)
+        try body(source.storage.pointer, storage.pointer)
     }
 }

@@ -27,33 +27,21 @@ public enum RawOps {
     public static func run(_ pipeline: Pipeline, input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?,
                            shape: [Int], fused: Bool = true, execution: FusedExecution = .hybrid,
                            runtime: Runtime = .default) throws {
+        try run(pipeline.compile(fused: fused), input: input, output: output, shape: shape, execution: execution,
+                runtime: runtime)
+    }
+
+    /// Runs a compiled program (build once, run many times: no fusion pass per call).
+    public static func run(_ program: Program, input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?,
+                           shape: [Int], execution: FusedExecution = .hybrid, runtime: Runtime = .default) throws {
         let count = try elementCount(shape)
-        let program = pipeline.compile(fused: fused)
         guard program.outputs.isEmpty else {
             throw TesseraError.invalidArgument("a pipeline with named outputs needs the Tensor API (outputs need their own storage)")
         }
         try program.validate(inputShape: shape)
         let (xp, yp) = try check(input, output, count: count)
-        guard let xp, let y = yp else { return }
-        var x = xp
-        var shape = shape
-        var wrote = false
-        for stage in program.stages {
-            switch stage {
-            case .reshape(let s):
-                shape = s
-            case .elementwise(let steps):
-                Engine.elementwise(steps, x: x, y: y, count: count, runtime: runtime, execution: execution)
-                x = UnsafePointer(y)
-                wrote = true
-            case .softmax(let pro, let dim, let log):
-                Engine.softmax(x: x, y: y, shape: shape, dim: try normalizedDim(dim, rank: shape.count), log: log,
-                               prologue: pro, runtime: runtime)
-                x = UnsafePointer(y)
-                wrote = true
-            }
-        }
-        if !wrote && x != UnsafePointer(y) { y.update(from: x, count: count) }
+        guard let x = xp, let y = yp else { return }
+        try Engine.run(program, x: x, y: y, shape: shape, runtime: runtime, execution: execution)
     }
 
     /// Validates pointers and aliasing; nil pointers are allowed only for an empty tensor.

@@ -12,7 +12,18 @@ final class RuntimeBox {
 }
 
 final class PipelineBox {
-    let nodes = Mutex<[PipelineNode]>([])
+    /// The nodes added so far and their compiled program (compiled at the first run after an
+    /// add, then reused: "build once, run many times").
+    let state = Mutex<(nodes: [PipelineNode], program: Program?)>(([], nil))
+
+    func program() -> Program {
+        state.withLock { s in
+            if let p = s.program { return p }
+            let p = Pipeline(nodes: s.nodes).compile()
+            s.program = p
+            return p
+        }
+    }
 }
 
 /// Live handles.  A destroyed or forged handle is not in the set and is rejected.
@@ -219,7 +230,10 @@ private func add(_ h: OpaquePointer?, _ node: () throws -> PipelineNode) -> tess
     guarded {
         let box = try pipelineBox(h)
         let n = try node()
-        box.nodes.withLock { $0.append(n) }
+        box.state.withLock { s in
+            s.nodes.append(n)
+            s.program = nil
+        }
     }
 }
 
@@ -257,8 +271,7 @@ public func tessera_pipeline_run(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x:
     guarded {
         let box = try pipelineBox(h)
         let s = try shapeArray(shape, rank)
-        let nodes = box.nodes.withLock { $0 }
-        try RawOps.run(Pipeline(nodes: nodes), input: x, output: y, shape: s, runtime: try runtime(rt))
+        try RawOps.run(box.program(), input: x, output: y, shape: s, runtime: try runtime(rt))
     }
 }
 
@@ -266,7 +279,7 @@ public func tessera_pipeline_run(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x:
 public func tessera_pipeline_explain(_ h: OpaquePointer?) -> UnsafePointer<CChar>? {
     do {
         let box = try pipelineBox(h)
-        let text = Pipeline(nodes: box.nodes.withLock { $0 }).explain()
+        let text = box.program().explain()
         tessera_internal_set_error("")
         return tessera_internal_set_text(text)
     } catch let e as ABIError {

@@ -133,7 +133,7 @@ struct FusedExecutionTests {
     @Test func scheduleIsPrintable() throws {
         let s = try Pipeline { Affine(scale: 0.125); Softmax() }.schedule(shape: [8, 1 << 21], runtime: try Runtime(threads: 2))
         #expect(s.contains("rows split in chunks of 16384"))
-        #expect(s.contains("plan: 1024 units in 1024 tiles of 1, 2 worker(s)"))
+        #expect(s.contains("(1024 chunks)") && s.contains("dependent steps in one parallel call") && s.contains("2 workers"))
     }
 }
 

@@ -1,0 +1,145 @@
+import CTesseraKernels
+import Foundation
+import TesseraGraph
+import TesseraKernels
+import TesseraRuntime
+
+// Strategy: a group of element-wise steps as one sweep over memory.
+extension Engine {
+    /// Elements per L1 block when a fused group runs op by op (numexpr's way): 4 KiB in,
+    /// 4 KiB scratch -- both stay in L1 while every step runs over the block.
+    static let blockElements = 1024
+
+    /// y = step(x) over `count` elements; x == y allowed.  Small calls run the kernel
+    /// directly on the caller's thread: no plan, no allocation.
+    static func elementwise(_ step: ElementwiseStep, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            count: Int, runtime: Runtime, table: KernelTable = .best) {
+        guard count > 0 else { return }
+        let inline = runtime.runsInline(units: count, nsPerUnit: step.nsPerElement)
+        let nt = streams(runtime, bytes: count * 4, inline: inline)
+        if inline {
+            step.apply(table, x, y, count, streaming: nt)
+            return
+        }
+        let plan = elementwisePlan(nsPerElement: step.nsPerElement, count: count, runtime: runtime)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        runtime.run(plan) { ctx in
+            step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
+        }
+    }
+
+    /// y = steps(x) over `count` elements; x == y allowed.
+    static func elementwise(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            count: Int, runtime: Runtime, execution: FusedExecution = .hybrid,
+                            table: KernelTable = .best) {
+        guard count > 0 else { return }
+        if steps.isEmpty {
+            if UnsafePointer(y) != x { y.update(from: x, count: count) }
+            return
+        }
+        if steps.count == 1 {
+            elementwise(steps[0], x: x, y: y, count: count, runtime: runtime, table: table)
+            return
+        }
+        let segments = execution.segments(steps)
+        let flat = segments.flatMap { $0 }.map(\.cStep)
+        let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        let cost = steps.reduce(0) { $0 + $1.nsPerElement }
+        let inline = runtime.runsInline(units: count, nsPerUnit: cost)
+        let nt = streams(runtime, bytes: count * 4, inline: inline)
+        flat.withUnsafeBufferPointer { fb in
+            let cs = SendablePointer(fb.baseAddress!)
+            if inline {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: blockElements) { s in
+                    runSegments(table, cs.base, bounds, x: x, y: y, count: count, scratch: s.baseAddress!, streaming: nt)
+                }
+                return
+            }
+            let plan = elementwisePlan(nsPerElement: cost, count: count, runtime: runtime)
+            let xs = SendablePointer(x), ys = SendablePointer(y)
+            runtime.run(plan, scratchBytes: segments.count > 1 ? blockElements * 4 : 0) { ctx in
+                runSegments(table, cs.base, bounds, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
+                            count: ctx.range.count, scratch: ctx.scratch?.assumingMemoryBound(to: Float.self), streaming: nt)
+            }
+        }
+    }
+
+    /// One segment: all its steps per vector in registers, one pass.  Several: segment by
+    /// segment over L1-sized blocks, x -> scratch -> ... -> y.
+    @inline(__always)
+    static func runSegments(_ table: KernelTable, _ steps: UnsafePointer<ts_step>, _ bounds: [Int], x: UnsafePointer<Float>,
+                            y: UnsafeMutablePointer<Float>, count n: Int, scratch s: UnsafeMutablePointer<Float>?,
+                            streaming nt: Bool) {
+        let k = table.kernels
+        let last = bounds.count - 2
+        if last == 0 {
+            k.chain(x, y, n, steps, Int32(bounds[1]), nt ? 1 : 0)
+            return
+        }
+        let s = s!
+        var i = 0
+        while i < n {
+            let m = min(blockElements, n - i)
+            for g in 0...last {
+                let src = g == 0 ? x + i : UnsafePointer(s)
+                let dst = g == last ? y + i : s
+                k.chain(src, dst, m, steps + bounds[g], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 1 : 0)
+            }
+            i += m
+        }
+    }
+
+    /// Element tiles of `tileBytes` input; the cost decides inline vs parallel.
+    static func elementwisePlan(nsPerElement: Double, count: Int, runtime: Runtime) -> TilePlan {
+        runtime.plan(units: count, bytesPerUnit: 4, nsPerUnit: nsPerElement)
+    }
+
+    /// All steps over one contiguous range, first x -> y then in place.
+    @inline(__always)
+    static func applySteps(_ steps: [ElementwiseStep], _ table: KernelTable, x: UnsafePointer<Float>,
+                           y: UnsafeMutablePointer<Float>, count: Int) {
+        steps[0].apply(table, x, y, count, streaming: false)
+        for s in steps.dropFirst() { s.apply(table, y, y, count, streaming: false) }
+    }
+
+    static func describeElementwise(_ steps: [ElementwiseStep], count: Int, runtime: Runtime) -> String {
+        let plan = elementwisePlan(nsPerElement: steps.reduce(0) { $0 + $1.nsPerElement }, count: count, runtime: runtime)
+        let segs = FusedExecution.hybrid.segments(steps)
+        let how = steps.count == 1 ? "one kernel per tile"
+            : segs.count == 1 ? "all steps per vector in registers, one pass per tile"
+            : "\(segs.map { "[\($0.map(\.description).joined(separator: ", "))]" }.joined(separator: " then ")) over \(blockElements)-element L1 blocks per tile"
+        return "elementwise: \(how), \(streams(runtime, bytes: count * 4, plan: plan) ? "streaming" : "regular") stores\n" + plan.description
+    }
+}
+
+/// How a fused group of element-wise steps is executed (all give the same bits).
+public enum FusedExecution: String, Sendable, CaseIterable {
+    /// cheap steps (affine, clamp, relu) composed in registers with their neighbour; each
+    /// costly (exp/erf) step its own pass over an L1-sized block.  The default.
+    case hybrid
+    /// every step its own pass over an L1-sized block (numexpr's way)
+    case opByOp = "op-by-op"
+    /// the whole chain applied to each vector in registers, one pass
+    case registers
+
+    /// The passes: each inner array is applied in registers in one pass over a block.
+    func segments(_ steps: [ElementwiseStep]) -> [[ElementwiseStep]] {
+        switch self {
+        case .opByOp: return steps.map { [$0] }
+        case .registers: return [steps]
+        case .hybrid:
+            var out: [[ElementwiseStep]] = [[]]
+            var hasCostly = false
+            for s in steps {
+                if !s.isCheap && hasCostly {
+                    out.append([])
+                    hasCostly = false
+                }
+                out[out.count - 1].append(s)
+                if !s.isCheap { hasCostly = true }
+            }
+            return out
+        }
+    }
+}
+

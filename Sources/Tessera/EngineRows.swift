@@ -1,0 +1,110 @@
+import CTesseraKernels
+import Foundation
+import TesseraGraph
+import TesseraKernels
+import TesseraRuntime
+
+// Strategy: a last-dim softmax, whole rows per tile (rows up to `splitChunk`).
+extension Engine {
+    /// How a last-dim softmax is split; a pure function of shape and runtime (testable).
+    enum RowStrategy: Equatable {
+        /// whole rows per tile, three passes over a cache-resident row
+        case rows(rowsPerTile: Int)
+        /// rows split in chunks across workers; per-chunk (max, sum) combined in chunk order
+        case split(chunk: Int)
+    }
+
+    /// Rows longer than this are split into chunks of `splitChunk`.  Both are constants of
+    /// the library, not of the runtime: the reduction order -- and so every bit of the
+    /// result -- depends only on the shape, never on thread count or tile size.
+    static let splitChunk = 16384
+
+    static func rowStrategy(rows: Int, length: Int, runtime: Runtime) -> RowStrategy {
+        if length > splitChunk { return .split(chunk: splitChunk) }
+        return .rows(rowsPerTile: max(1, runtime.tileBytes / max(length * 4, 1)))
+    }
+
+    /// The tile plan of a last-dim softmax: units are rows, or row chunks when split.
+    static func rowPlan(rows: Int, length D: Int, runtime: Runtime) -> TilePlan {
+        switch rowStrategy(rows: rows, length: D, runtime: runtime) {
+        case .rows(let rowsPerTile):
+            return runtime.plan(units: rows, bytesPerUnit: D * 4, nsPerUnit: Double(D) * 0.4, unitsPerTile: rowsPerTile)
+        case .split(let chunk):
+            let perRow = (D + chunk - 1) / chunk
+            return runtime.plan(units: rows * perRow, bytesPerUnit: chunk * 4, nsPerUnit: Double(chunk) * 0.4, unitsPerTile: 1)
+        }
+    }
+
+    static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
+                            log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
+        let plan = rowPlan(rows: rows, length: D, runtime: runtime)
+        let nt = streams(runtime, bytes: rows * D * 4, plan: plan)
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        // Streaming rows go through a line carry: a tile's rows are contiguous in y, so the
+        // line two rows share (every row of 256 floats in an output 16 bytes into a line)
+        // is streamed once, whole, instead of stored normally by both (measurements:
+        // docs/records/zen3-avx2/README.md), and a tile ends with one fence, not one per row.
+        // scratch: the row's exps (and the prologue's output), one row per worker
+        runtime.run(plan, scratchBytes: D * 4) { ctx in
+            var carry = ts_line_carry()
+            defer {
+                if nt {
+                    ts_line_carry_flush(&carry)
+                    ts_store_fence()
+                }
+            }
+            let k = table.kernels
+            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
+            /// y's row r = src * a (softmax) or (src - a) - b (log_softmax)
+            func store(_ src: UnsafePointer<Float>, row r: Int, _ a: Float, _ b: Float) {
+                if nt {
+                    k.rows_store(src, ys[r * D], D, a, b, log ? 1 : 0, &carry)
+                } else if log {
+                    k.shift(src, ys[r * D], D, a, b, 0)
+                } else {
+                    k.scale(src, ys[r * D], D, a, 0)
+                }
+            }
+            if prologue.isEmpty {
+                // each row's exp pass also takes the next row's max (its loads overlap the
+                // exps): no separate max pass waiting on memory after the first row
+                var m = k.row_max(xs[ctx.range.lowerBound * D], D)
+                for r in ctx.range {
+                    let src = UnsafePointer(xs[r * D])
+                    let next: UnsafePointer<Float>? = r + 1 < ctx.range.upperBound ? UnsafePointer(xs[(r + 1) * D]) : nil
+                    var nextMax: Float = 0
+                    if log {
+                        let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
+                        let (hi, lo) = SoftmaxMath.split(Double(m) + Foundation.log(sum))
+                        store(src, row: r, hi, lo)
+                    } else {
+                        let sum = k.exp_sum_peek(src, s, D, m, next, &nextMax)
+                        store(s, row: r, Float(1 / sum), 0)
+                    }
+                    m = nextMax
+                }
+                return
+            }
+            // with a prologue: the row goes through it into the scratch row first
+            for r in ctx.range {
+                applySteps(prologue, table, x: UnsafePointer(xs[r * D]), y: s, count: D)
+                let src = UnsafePointer(s)
+                let m = k.row_max(src, D)
+                // fetch the next row while this one's exps are computed
+                if r + 1 < rows { ts_prefetch(xs[(r + 1) * D], D * 4) }
+                if log {
+                    let sum = k.exp_sum(src, D, m)
+                    let (hi, lo) = SoftmaxMath.split(Double(m) + Foundation.log(sum))
+                    store(src, row: r, hi, lo)
+                } else {
+                    let sum = k.exp_store_sum(src, s, D, m, 0)
+                    store(s, row: r, Float(1 / sum), 0)
+                }
+            }
+        }
+    }
+
+    static func describeRows(_ name: String, rows: Int, length D: Int, runtime: Runtime) -> String {
+        "\(name) over \(rows) rows of \(D): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: rows, length: D, runtime: runtime).description
+    }
+}
