@@ -1,12 +1,25 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers (each a module; arrows are the only imports allowed):
-//   CTesseraKernels (C, per-ISA) <- TesseraKernels (what: the op table, kernel dispatch)
-//   TesseraTopology (where: NUMA nodes) <- TesseraRuntime (how: tiles, workers; no math)
-//   TesseraKernels <- TesseraGraph (pipelines, fusion pass, printable program)
-//   everything <- Tessera (public API: where a program meets a tile plan)
-//   Tessera <- TesseraScaling (scale-test's logic) <- scale-test (argument parsing only)
+// Layers: each module may import only the modules on its line (and the OS modules Foundation,
+// Glibc, Darwin; Dispatch and Synchronization only where threads belong).  `.ci/run` checks
+// every import against these lines (tools/check_layers.sh), so the layering is not a convention.
+//   what is computed -- kernels know nothing of threads:
+//   layer TesseraKernels: CTesseraKernels
+//   layer TesseraGraph: TesseraKernels
+//   how it is scheduled -- the runtime knows nothing of math:
+//   layer TesseraTopology: CTesseraSystem Synchronization
+//   layer TesseraRuntime: TesseraTopology CTesseraSystem Dispatch Synchronization
+//   where they meet (the public API):
+//   layer Tessera: TesseraKernels TesseraGraph TesseraTopology TesseraRuntime CTesseraKernels
+//   on top:
+//   layer TesseraC: Tessera CTesseraABI Synchronization
+//   layer TesseraScaling: Tessera CTesseraSystem Dispatch Synchronization
+//   layer scale-test: TesseraScaling ArgumentParser
+//   layer tessera-accuracy: Tessera _TesseraTestSupport Dispatch Synchronization
+//   layer _TesseraTestSupport: Tessera CTesseraKernels
+//   C: CTesseraKernels (per-ISA kernels, the op table tessera_ops.def), CTesseraSystem (OS shims),
+//   CTesseraABI (the C ABI's header; it includes tessera_ops.def)
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v15)],
@@ -22,11 +35,12 @@ let package = Package(
     targets: [
         .target(name: "CTesseraKernels", cSettings: [.headerSearchPath(".")]),
         .target(name: "TesseraKernels", dependencies: ["CTesseraKernels"]),
-        .target(name: "TesseraTopology", dependencies: ["CTesseraKernels"]),
-        .target(name: "TesseraRuntime", dependencies: ["TesseraTopology", "CTesseraKernels"]),
+        .target(name: "CTesseraSystem"),
+        .target(name: "TesseraTopology", dependencies: ["CTesseraSystem"]),
+        .target(name: "TesseraRuntime", dependencies: ["TesseraTopology", "CTesseraSystem"]),
         .target(name: "TesseraGraph", dependencies: ["TesseraKernels"]),
         .target(name: "Tessera", dependencies: ["TesseraKernels", "TesseraTopology", "TesseraRuntime", "TesseraGraph"]),
-        .target(name: "TesseraScaling", dependencies: ["Tessera", "CTesseraKernels"]),
+        .target(name: "TesseraScaling", dependencies: ["Tessera", "CTesseraSystem"]),
         .target(name: "CTesseraABI", dependencies: ["CTesseraKernels"]), // for tessera_ops.def
         .target(name: "TesseraC", dependencies: ["Tessera", "CTesseraABI"]),
         .executableTarget(

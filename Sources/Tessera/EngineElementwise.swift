@@ -28,6 +28,17 @@ extension Engine {
         }
     }
 
+    /// y = x over `count` elements (the bandwidth yardstick): the element-wise plan and stores.
+    static func copy(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, runtime: Runtime,
+                     table: KernelTable = .best) {
+        let plan = elementwisePlan(nsPerElement: 0.05, count: count, runtime: runtime)
+        let nt: Int32 = streams(runtime, bytes: count * 4, plan: plan) ? 1 : 0
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        runtime.run(plan) { ctx in
+            table.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, nt)
+        }
+    }
+
     /// y = steps(x) over `count` elements; x == y allowed.
     static func elementwise(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                             count: Int, runtime: Runtime, execution: FusedExecution = .hybrid,

@@ -12,6 +12,15 @@ public enum RawOps {
         Engine.elementwise(step, x: x, y: y, count: count, runtime: runtime)
     }
 
+    /// `output = input` with Tessera's tiles, workers and store policy: the memory-bandwidth
+    /// yardstick the benchmarks and scale-test put next to the activations.
+    public static func copy(input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?, count: Int,
+                            runtime: Runtime = .default) throws {
+        let (x, y) = try check(input, output, count: count)
+        guard let x, let y, x != UnsafePointer(y) else { return }
+        Engine.copy(x: x, y: y, count: count, runtime: runtime)
+    }
+
     /// Softmax or log-softmax of a tensor of `shape` along `dim`.
     public static func softmax(input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?, shape: [Int],
                                dim: Int = -1, log: Bool = false, runtime: Runtime = .default) throws {

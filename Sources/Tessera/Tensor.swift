@@ -6,7 +6,7 @@ import TesseraRuntime
 /// copy-on-write between copies of a `Tensor`.
 public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public let shape: [Int]
-    @usableFromInline var storage: AlignedStorage
+    package var storage: AlignedStorage
 
     /// A tensor of `shape` holding `scalars` (row-major).  Throws when the counts differ.
     public init(shape: [Int], scalars: [Float]) throws {

@@ -63,8 +63,8 @@ public struct Program: Sendable, Hashable, CustomStringConvertible {
 /// Rules: a maximal run of adjacent element-wise steps becomes one stage; a run directly
 /// before a softmax becomes that softmax's prologue; a reshape, a requested output or a
 /// softmax ends a run.
-public enum FusionPass {
-    public static func run(_ nodes: [PipelineNode]) -> Program {
+package enum FusionPass {
+    package static func run(_ nodes: [PipelineNode]) -> Program {
         var stages: [Stage] = []
         var outs: [Program.NamedOutput] = []
         var pending: [ElementwiseStep] = []
@@ -91,7 +91,7 @@ public enum FusionPass {
     }
 
     /// The same nodes with no fusion: one stage per node (the reference fused runs must match).
-    public static func unfused(_ nodes: [PipelineNode]) -> Program {
+    package static func unfused(_ nodes: [PipelineNode]) -> Program {
         var stages: [Stage] = []
         var outs: [Program.NamedOutput] = []
         for node in nodes {

@@ -24,22 +24,22 @@ public enum ISA: Int, CaseIterable, Sendable, CustomStringConvertible, Comparabl
 
 /// One ISA's table of kernel function pointers: the single place that tests, benchmarks
 /// and dispatch read (XNNPACK-style).  Kernels are pure functions over pointer ranges.
-public struct KernelTable: @unchecked Sendable {
+@usableFromInline package struct KernelTable: @unchecked Sendable {
     // @unchecked: the table is an immutable C constant with static storage duration.
-    @usableFromInline let raw: UnsafePointer<ts_kernels>
-    public let isa: ISA
+    @usableFromInline package let raw: UnsafePointer<ts_kernels>
+    package let isa: ISA
 
-    public init?(isa: ISA) {
+    package init?(isa: ISA) {
         guard let t = ts_kernels_for(ts_isa(rawValue: UInt32(isa.rawValue))) else { return nil }
         raw = t
         self.isa = isa
     }
 
     /// The table for `ISA.best`.
-    public static let best: KernelTable = KernelTable(isa: .best) ?? KernelTable(isa: .scalar)!
+    package static let best: KernelTable = KernelTable(isa: .best) ?? KernelTable(isa: .scalar)!
 
     /// Every variant this CPU can run, narrowest first.
-    public static var available: [KernelTable] { ISA.allCases.compactMap(KernelTable.init(isa:)) }
+    package static var available: [KernelTable] { ISA.allCases.compactMap(KernelTable.init(isa:)) }
 
-    @inlinable public var kernels: ts_kernels { raw.pointee }
+    @inlinable package var kernels: ts_kernels { raw.pointee }
 }

@@ -1,32 +1,32 @@
-import CTesseraKernels
+import CTesseraSystem
 import Foundation
 import Synchronization
 
 /// Counts tensor storage allocated by the task that installed it (see
 /// `AlignedStorage.$allocations`): lets tests check that a fused pipeline allocates no
 /// intermediate tensors, unaffected by other tests running at the same time.
-public final class AllocationCounter: Sendable {
+package final class AllocationCounter: Sendable {
     let byteCount = Atomic<Int>(0)
     let allocationCount = Atomic<Int>(0)
-    public init() {}
-    public var bytes: Int { byteCount.load(ordering: .relaxed) }
-    public var count: Int { allocationCount.load(ordering: .relaxed) }
+    package init() {}
+    package var bytes: Int { byteCount.load(ordering: .relaxed) }
+    package var count: Int { allocationCount.load(ordering: .relaxed) }
 }
 
 /// 64-byte aligned Float storage, owned by the runtime layer so it can be placed on NUMA
 /// nodes.  Reference type: tensors share it copy-on-write.
-public final class AlignedStorage: @unchecked Sendable {
+package final class AlignedStorage: @unchecked Sendable {
     // @unchecked: the pointer is owned for the object's lifetime; callers that mutate it
     // ensure uniqueness (Tensor does copy-on-write) or write disjoint ranges.
-    public let pointer: UnsafeMutablePointer<Float>
-    public let count: Int
-    public static let alignment = 64
+    package let pointer: UnsafeMutablePointer<Float>
+    package let count: Int
+    package static let alignment = 64
 
     /// Uninitialised storage for `count` floats.  Page-aligned when at least a page, so that
     /// NUMA binding and first touch work per page; from 2 MiB on, aligned to 2 MiB and marked
     /// for transparent huge pages (fewer TLB misses: strided softmax along dim 0 of a
     /// 4096x4096 tensor touches 4096 pages per pass), before anything touches it.
-    public init(count: Int) {
+    package init(count: Int) {
         precondition(count >= 0)
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
@@ -45,9 +45,9 @@ public final class AlignedStorage: @unchecked Sendable {
     }
 
     /// The counter allocations made by the current task are added to, if any.
-    @TaskLocal public static var allocations: AllocationCounter?
+    @TaskLocal package static var allocations: AllocationCounter?
 
     deinit { free(pointer) }
 
-    public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }
+    package var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }
 }

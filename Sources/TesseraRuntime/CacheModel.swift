@@ -1,4 +1,4 @@
-import CTesseraKernels
+import CTesseraSystem
 import Foundation
 
 /// Cache sizes as the OS reports them: the input of `CacheModel`, never used for a decision
@@ -33,7 +33,7 @@ public struct CacheReport: Sendable, Equatable, Codable, CustomStringConvertible
     }()
 
     /// Reads `index*/{level,type,size,shared_cpu_list}` under `root` (a sysfs cache folder).
-    public static func fromSysfs(root: String) -> CacheReport? {
+    package static func fromSysfs(root: String) -> CacheReport? {
         var levels: [(level: Int, bytes: Int, sharers: Int?)] = []
         for i in 0..<8 {
             let dir = "\(root)/index\(i)"
@@ -51,7 +51,7 @@ public struct CacheReport: Sendable, Equatable, Codable, CustomStringConvertible
     }
 
     /// CPUs in a Linux CPU list such as `0-3,8,10-11` (nil when malformed).
-    public static func cpuListCount(_ s: String) -> Int? {
+    package static func cpuListCount(_ s: String) -> Int? {
         var n = 0
         for part in s.split(separator: ",") {
             let ends = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -93,7 +93,7 @@ public struct CacheModel: Sendable, Equatable, Codable, CustomStringConvertible 
     public var llcBytes: Int { llcPerCPUBytes * llcSharedBy }
 
     /// Above this much reported last-level cache per CPU sharing it, the report is the host's.
-    public static let maxPlausibleLLCPerCPU = 16 << 20
+    package static let maxPlausibleLLCPerCPU = 16 << 20
 
     /// Sizes set directly (no plausibility rule applied): for tests and for embedders who know.
     /// `llcBytes` is one last-level cache, shared by `llcSharedBy` CPUs.
@@ -167,7 +167,7 @@ public struct CacheModel: Sendable, Equatable, Codable, CustomStringConvertible 
 
     /// Parses `TESSERA_CACHE` (`l1=48K,l2=2M,l3=260M,shared=2`; any subset; `llc=8M` sets the
     /// counted size directly, skipping the plausibility rule): nil when unset, throws when invalid.
-    public static func fromEnvironment(_ env: [String: String]) throws -> CacheModel? {
+    package static func fromEnvironment(_ env: [String: String]) throws -> CacheModel? {
         guard let raw = env["TESSERA_CACHE"] else { return nil }
         let expected = "comma-separated key=size pairs, keys l1, l2, l3, shared, llc (e.g. l2=2M,l3=260M,shared=2)"
         var report = CacheReport.detected
@@ -203,7 +203,7 @@ public struct CacheModel: Sendable, Equatable, Codable, CustomStringConvertible 
     }
 
     /// `32768`, `32K`, `32KiB`, `2M`, `260 MiB` -> bytes.
-    public static func parseBytes(_ s: String) -> Int? {
+    package static func parseBytes(_ s: String) -> Int? {
         var t = s.trimmingCharacters(in: .whitespaces).uppercased()
         for suffix in ["IB", "B"] where t.hasSuffix(suffix) { t.removeLast(suffix.count); break }
         t = t.trimmingCharacters(in: .whitespaces)

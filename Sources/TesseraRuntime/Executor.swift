@@ -1,33 +1,33 @@
-import CTesseraKernels
+import CTesseraSystem
 import Dispatch
 import Foundation
 import Synchronization
 import TesseraTopology
 
 /// What a tile body learns about the tile it runs.
-public struct TileContext: @unchecked Sendable {
+package struct TileContext: @unchecked Sendable {
     // @unchecked: `scratch` is this worker's private memory for the call.
-    public let tile: Int
+    package let tile: Int
     /// Units of the tile.
-    public let range: Range<Int>
-    public let worker: Int
+    package let range: Range<Int>
+    package let worker: Int
     /// Node share index of the worker.
-    public let node: Int
+    package let node: Int
     /// Scratch memory this worker holds for the whole call (the call's `scratchBytes`, 64-byte
     /// aligned; the same buffer for every tile the worker runs in the call), or nil.
-    public let scratch: UnsafeMutableRawPointer?
+    package let scratch: UnsafeMutableRawPointer?
 }
 
 /// Which worker ran each tile; for tests and `--plan` traces.
-public final class TileTrace: @unchecked Sendable {
+package final class TileTrace: @unchecked Sendable {
     // @unchecked: each tile's slot is written by exactly one worker (the one that claimed it).
-    public let workerOfTile: UnsafeMutableBufferPointer<Int32>
-    public let nodeOfTile: UnsafeMutableBufferPointer<Int32>
+    package let workerOfTile: UnsafeMutableBufferPointer<Int32>
+    package let nodeOfTile: UnsafeMutableBufferPointer<Int32>
     /// The order tiles were claimed in (0 first), across all workers.
-    public let claimOrder: UnsafeMutableBufferPointer<Int32>
+    package let claimOrder: UnsafeMutableBufferPointer<Int32>
     let claims = Atomic<Int>(0)
 
-    public init(tiles: Int) {
+    package init(tiles: Int) {
         claimOrder = .allocate(capacity: tiles)
         claimOrder.initialize(repeating: -1)
         workerOfTile = .allocate(capacity: tiles)
@@ -228,11 +228,11 @@ private let pinWarning = Atomic<Bool>(false)
 
 extension Runtime {
     /// Core count the OS reports as configured (pinning skips CPUs beyond it).
-    public static let activeCoresConfigured: Int = max(Int(ts_cpu_count()), 1)
+    package static let activeCoresConfigured: Int = max(Int(ts_cpu_count()), 1)
 
     /// Whether a call with this much estimated work runs on the caller's thread.
     @inlinable
-    public func runsInline(units: Int, nsPerUnit: Double) -> Bool {
+    package func runsInline(units: Int, nsPerUnit: Double) -> Bool {
         threads == 1 || executor == .serial || Double(units) * nsPerUnit < parallelThresholdNs
     }
 
@@ -240,12 +240,12 @@ extension Runtime {
     /// last tile does, so the worker that finishes first idles up to one tile: with 128 KiB
     /// GELU tiles (~40 µs each here) the two workers of a 2^20 call finished a median 20 µs
     /// apart (3 % of the call), with 32 KiB tiles 4-5 µs apart.
-    public static let maxTileNs: Double = 8_000
+    package static let maxTileNs: Double = 8_000
 
     /// The plan for `units` units of `bytesPerUnit` input bytes and `nsPerUnit` estimated cost.
     /// Without `unitsPerTile`, a tile holds `tileBytes` of input, fewer where that would take
     /// longer than `maxTileNs` (never below 4 KiB, where claiming it would start to cost).
-    public func plan(units: Int, bytesPerUnit: Int, nsPerUnit: Double, unitsPerTile: Int? = nil) -> TilePlan {
+    package func plan(units: Int, bytesPerUnit: Int, nsPerUnit: Double, unitsPerTile: Int? = nil) -> TilePlan {
         let bytes = max(bytesPerUnit, 1)
         var per = unitsPerTile ?? max(1, tileBytes / bytes)
         if unitsPerTile == nil && nsPerUnit > 0 {
@@ -267,7 +267,7 @@ extension Runtime {
     ///
     /// Workers claim tiles from their own node's counter first and then help other nodes in
     /// order of distance; which worker runs a tile never changes what the tile computes.
-    public func run(_ plan: TilePlan, scratchBytes: Int = 0, trace: TileTrace? = nil,
+    package func run(_ plan: TilePlan, scratchBytes: Int = 0, trace: TileTrace? = nil,
                     _ body: @Sendable (TileContext) -> Void) {
         guard plan.tileCount > 0 else { return }
         let scratchStride = (scratchBytes + 63) & ~63
@@ -316,7 +316,7 @@ extension Runtime {
 
     /// Like `run`, but suspends instead of blocking: the tiles run on a Dispatch thread, so
     /// Swift's cooperative pool is not held while `concurrentPerform` waits.
-    public func run(_ plan: TilePlan, scratchBytes: Int = 0,
+    package func run(_ plan: TilePlan, scratchBytes: Int = 0,
                     _ body: @escaping @Sendable (TileContext) -> Void) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             DispatchQueue.global(qos: .userInitiated).async {

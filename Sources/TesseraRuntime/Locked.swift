@@ -5,14 +5,14 @@ import Foundation
 /// Why not `Synchronization.Mutex`: ThreadSanitizer on Linux does not see the ordering of its
 /// futex and reports races between `withLock` bodies (it did for both caches); `NSLock` is a
 /// pthread mutex, which it does see.  Locking allocates nothing.
-final class Locked<Value>: @unchecked Sendable {
+package final class Locked<Value>: @unchecked Sendable {
     // @unchecked: `value` is only read or written inside `withLock`, under `lock`.
     private let lock = NSLock()
     private var value: Value
 
-    init(_ value: Value) { self.value = value }
+    package init(_ value: Value) { self.value = value }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)

@@ -7,7 +7,7 @@ extension Runtime {
     /// workers, so pages land where the tiles will be processed.  On one node: plain memory.
     /// Placed storage is zero-filled (the first touch writes it); with `zeroed` the
     /// unplaced case is zero-filled too.
-    public func allocate(count: Int, zeroed: Bool = false) -> AlignedStorage {
+    package func allocate(count: Int, zeroed: Bool = false) -> AlignedStorage {
         let storage = AlignedStorage(count: count)
         if topology.isMultiNode && count * 4 >= 1 << 20 {
             place(storage)
@@ -18,7 +18,7 @@ extension Runtime {
     }
 
     /// The placement plan: element tiles of `tileBytes`, proportional to each node's CPUs.
-    public func placementPlan(count: Int) -> TilePlan {
+    package func placementPlan(count: Int) -> TilePlan {
         TilePlan(units: count, unitsPerTile: max(1, tileBytes / 4), workers: threads, topology: topology)
     }
 

@@ -1,4 +1,4 @@
-import CTesseraKernels
+import CTesseraSystem
 import Foundation
 import Synchronization
 import TesseraTopology
@@ -72,7 +72,7 @@ public struct Runtime: Sendable, Equatable {
     /// Whether an output of `bytes` written by `workers` workers gets streaming stores under
     /// this runtime's policy (workers beyond the cores share them: counted as the cores).
     @inlinable
-    public func streams(outputBytes bytes: Int, workers: Int) -> Bool {
+    package func streams(outputBytes bytes: Int, workers: Int) -> Bool {
         switch stores {
         case .auto: cache.streams(outputBytes: bytes, workers: min(workers, Runtime.activeCores))
         case .streaming: true
@@ -95,7 +95,7 @@ public struct Runtime: Sendable, Equatable {
     /// was 7 % slower there in one record and 15 % faster in another).  The estimate is each op's table cost per element times the elements, so
     /// the rule adapts per op; on other machines run `scale-test --grain` and set
     /// `parallelThresholdNs`.
-    public static func breakEvenNs(_ executor: ExecutorKind) -> Double {
+    package static func breakEvenNs(_ executor: ExecutorKind) -> Double {
         switch executor {
         case .concurrentPerform: 60_000
         case .spinningPool: 5_000
@@ -112,7 +112,7 @@ public struct Runtime: Sendable, Equatable {
     }
 
     /// Parses `TESSERA_THREADS` from `env`: nil when unset, throws when invalid.
-    public static func threadsFromEnvironment(_ env: [String: String]) throws -> Int? {
+    package static func threadsFromEnvironment(_ env: [String: String]) throws -> Int? {
         guard let raw = env["TESSERA_THREADS"] else { return nil }
         guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 1 else {
             throw RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: raw, expected: "an integer >= 1")

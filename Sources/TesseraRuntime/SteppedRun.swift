@@ -1,4 +1,4 @@
-import CTesseraKernels
+import CTesseraSystem
 import Foundation
 import Synchronization
 

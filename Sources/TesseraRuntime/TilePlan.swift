@@ -6,30 +6,30 @@ import TesseraTopology
 /// A unit is an element for element-wise ops and a row (or a column slab) for reductions.
 /// Tiles are contiguous ranges of units; each NUMA node owns a contiguous run of tiles,
 /// proportional to its CPUs, and a group of workers, proportional to its CPUs too.
-public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
-    public struct NodeShare: Sendable, Equatable {
+package struct TilePlan: Sendable, Equatable, CustomStringConvertible {
+    package struct NodeShare: Sendable, Equatable {
         /// Index into `topology.nodes`.
-        public var node: Int
-        public var tiles: Range<Int>
-        public var workers: Range<Int>
+        package var node: Int
+        package var tiles: Range<Int>
+        package var workers: Range<Int>
         /// CPUs the node's workers run on (those that exist on this machine).
-        public var cpus: [Int]
+        package var cpus: [Int]
     }
 
-    public let units: Int
-    public let unitsPerTile: Int
-    public let tileCount: Int
+    package let units: Int
+    package let unitsPerTile: Int
+    package let tileCount: Int
     /// Workers the call starts (never more than tiles).
-    public let workers: Int
-    public let shares: [NodeShare]
+    package let workers: Int
+    package let shares: [NodeShare]
     /// Run every tile on the caller's thread (too little work to pay for dispatch).
-    public let inline: Bool
-    public let nodeCount: Int
+    package let inline: Bool
+    package let nodeCount: Int
     /// Per share: the shares its workers take tiles from, own first, then by distance.
-    public let helpOrders: [[Int]]
+    package let helpOrders: [[Int]]
     /// Per share: the index of its first block among all shares' blocks (one claim counter
     /// per block; the last entry is the total).
-    public let blockOffsets: [Int]
+    package let blockOffsets: [Int]
 
     /// - Parameters:
     ///   - units: elements or rows
@@ -37,7 +37,7 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     ///   - workers: requested workers (>= 1)
     ///   - topology: nodes to spread tiles over
     ///   - inline: force the caller-thread path
-    public init(units: Int, unitsPerTile: Int, workers: Int, topology: Topology, inline: Bool = false) {
+    package init(units: Int, unitsPerTile: Int, workers: Int, topology: Topology, inline: Bool = false) {
         precondition(units >= 0 && unitsPerTile >= 1 && workers >= 1)
         self.units = units
         self.unitsPerTile = unitsPerTile
@@ -67,7 +67,7 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
 
     /// Units of tile `t`.
     @inlinable
-    public func range(ofTile t: Int) -> Range<Int> {
+    package func range(ofTile t: Int) -> Range<Int> {
         let lo = t * unitsPerTile
         return lo..<min(lo + unitsPerTile, units)
     }
@@ -76,7 +76,7 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     /// run on (at most one per worker and per tile).  A worker starts with the block of the
     /// CPU it is on, so the same tiles meet the same core's caches call after call, and
     /// helps with the other blocks when its own is done.
-    public func blockCount(ofShare s: Int) -> Int { blockOffsets[s + 1] - blockOffsets[s] }
+    package func blockCount(ofShare s: Int) -> Int { blockOffsets[s + 1] - blockOffsets[s] }
 
     static func blockCount(_ sh: NodeShare) -> Int {
         let lanes = sh.cpus.isEmpty ? sh.workers.count : min(sh.workers.count, sh.cpus.count)
@@ -84,24 +84,24 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Tiles of block `b` of share `s` (an even, deterministic split of the share's tiles).
-    public func tiles(ofBlock b: Int, share s: Int) -> Range<Int> {
+    package func tiles(ofBlock b: Int, share s: Int) -> Range<Int> {
         let sh = shares[s], n = blockCount(ofShare: s), count = sh.tiles.count
         return sh.tiles.lowerBound + count * b / n..<sh.tiles.lowerBound + count * (b + 1) / n
     }
 
     /// Node share index of worker `w`.
-    public func share(ofWorker w: Int) -> Int {
+    package func share(ofWorker w: Int) -> Int {
         shares.firstIndex { $0.workers.contains(w) } ?? 0
     }
 
     /// Node share index owning tile `t`.
-    public func share(ofTile t: Int) -> Int {
+    package func share(ofTile t: Int) -> Int {
         shares.firstIndex { $0.tiles.contains(t) } ?? 0
     }
 
     /// Splits `total` into parts proportional to `weights` (largest remainder; ties to the
     /// lower index), so the split is deterministic.
-    public static func apportion(_ total: Int, weights: [Int]) -> [Int] {
+    package static func apportion(_ total: Int, weights: [Int]) -> [Int] {
         let sum = weights.reduce(0, +)
         guard sum > 0, total > 0 else { return weights.map { _ in 0 } }
         var parts = weights.map { total * $0 / sum }
@@ -119,7 +119,7 @@ public struct TilePlan: Sendable, Equatable, CustomStringConvertible {
     static let existingCPUs: Int = Runtime.activeCoresConfigured
 
     /// Halide-style printable form: one line per node, tiles and workers.
-    public var description: String {
+    package var description: String {
         var s = "plan: \(units) units in \(tileCount) tiles of \(unitsPerTile), \(workers) worker(s)"
         s += inline ? ", inline on the caller\n" : ", \(nodeCount) node(s)\n"
         for sh in shares {

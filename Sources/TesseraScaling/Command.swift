@@ -3,14 +3,14 @@ import Tessera
 
 /// scale-test's options after parsing, turned into a run.  The executable only parses
 /// arguments; everything testable lives here.
-public struct ScaleTestConfiguration: Sendable {
-    public var options: RunOptions
-    public var format: OutputFormat
-    public var outputDirectory: String?
-    public var planOnly: Bool
+package struct ScaleTestConfiguration: Sendable {
+    package var options: RunOptions
+    package var format: OutputFormat
+    package var outputDirectory: String?
+    package var planOnly: Bool
 
     /// Resolves the raw option values into a run (throws ScaleTestError with clear messages).
-    public static func resolve(
+    package static func resolve(
         threads: Int?, threadList: String?, ops: String?, sizes: String?, repetitions: Int?, config: String?,
         topology: String?, plan: Bool, format: String, output: String?, quick: Bool, tileBytes: Int?,
         execution: String = "hybrid", executor: String = "concurrentPerform", noNUMA: Bool = false,
@@ -113,7 +113,7 @@ public struct ScaleTestConfiguration: Sendable {
     }
 
     /// The printable plan of every workload at the largest worker count.
-    public func planText() throws -> String {
+    package func planText() throws -> String {
         let t = options.threadList.max() ?? 1
         let rt = try Runtime(threads: t, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor,
                              cache: options.cache, stores: options.stores[0])
@@ -127,7 +127,7 @@ public struct ScaleTestConfiguration: Sendable {
     }
 
     /// Runs the sweep, prints the report in `format` to stdout, writes files to the output folder.
-    public func execute(progress: @escaping (String) -> Void) throws -> Report {
+    package func execute(progress: @escaping (String) -> Void) throws -> Report {
         let report = try Runner(options: options, progress: progress).run()
         switch format {
         case .table: print(Reports.table(report), terminator: "")

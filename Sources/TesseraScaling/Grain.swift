@@ -5,19 +5,19 @@ import Tessera
 /// The grain-size experiment: where does splitting a call across workers start to pay?
 /// For each size: a plain single-threaded loop over the kernel (no runtime), the runtime
 /// with 1 worker, the runtime's automatic choice, and all workers forced.
-public struct GrainRow: Codable, Equatable, Sendable {
-    public var elements: Int
-    public var plain_ns: Double
-    public var one_worker_ns: Double
-    public var auto_ns: Double
-    public var all_workers_ns: Double
-    public var auto_ran_inline: Bool
+package struct GrainRow: Codable, Equatable, Sendable {
+    package var elements: Int
+    package var plain_ns: Double
+    package var one_worker_ns: Double
+    package var auto_ns: Double
+    package var all_workers_ns: Double
+    package var auto_ran_inline: Bool
     /// auto / min(one worker, all workers): above 1.10 the rule chose badly
-    public var auto_vs_best: Double
+    package var auto_vs_best: Double
 }
 
-public enum GrainExperiment {
-    public static func run(op: UnaryOp, log2Sizes: [Int], threads: Int, executor: ExecutorKind, repetitions: Int,
+package enum GrainExperiment {
+    package static func run(op: UnaryOp, log2Sizes: [Int], threads: Int, executor: ExecutorKind, repetitions: Int,
                            progress: (String) -> Void = { _ in }) throws -> [GrainRow] {
         let table = KernelTable.best
         let auto = try Runtime(threads: threads, executor: executor)
@@ -59,7 +59,7 @@ public enum GrainExperiment {
         return rows
     }
 
-    public static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind) -> String {
+    package static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind) -> String {
         var s = "grain: \(op.rawValue), \(threads) workers (\(executor.rawValue)); inline below \(Int(Runtime.breakEvenNs(executor) / 1000)) µs of estimated work\n"
         s += "elements     plain µs  1 worker µs   auto µs  all workers µs  auto path  auto/plain  auto/best\n"
         for r in rows {

@@ -1,17 +1,17 @@
 import Foundation
 
-public enum OutputFormat: String, CaseIterable, Sendable {
+package enum OutputFormat: String, CaseIterable, Sendable {
     case table, json, csv
 }
 
-public enum Reports {
-    public static func json(_ r: Report) -> String {
+package enum Reports {
+    package static func json(_ r: Report) -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try! enc.encode(r), as: UTF8.self)
     }
 
-    public static func csv(_ r: Report) -> String {
+    package static func csv(_ r: Report) -> String {
         var s = "op,shape,threads,fused,median_seconds,min_seconds,max_seconds,ns_per_element,gb_per_s,speedup,efficiency,roofline_percent,copy_gb_per_s,compute_floor_ns_per_element,compute_capacity,oversubscribed\n"
         for x in r.results {
             s += "\(x.op),\(ShapeSpec.format(x.shape)),\(x.threads),\(x.fused),\(x.median_seconds),\(x.min_seconds),\(x.max_seconds),"
@@ -21,7 +21,7 @@ public enum Reports {
         return s
     }
 
-    public static func table(_ r: Report) -> String {
+    package static func table(_ r: Report) -> String {
         let m = r.machine
         var s = "Tessera \(m.tessera_version) scale-test (\(r.scenario)): \(m.cpu), \(m.cores) cores, \(m.numa_nodes) NUMA node(s), kernels: \(m.isa), executor: \(r.executor)\n"
         if let cm = m.cache_model { s += cm + "\n" }
@@ -81,7 +81,7 @@ public enum Reports {
     /// policy auto picked (as measured under that policy) over the better of streaming and
     /// regular -- how good the decision is (target: at most 1.05); and `noise`, auto's own time
     /// over the time of the policy it picked: the same code measured twice in one run.
-    public static func storesSummary(_ r: Report) -> String {
+    package static func storesSummary(_ r: Report) -> String {
         var s = "stores: choice = the chosen policy's median over the better one's (target <= 1.05); noise = auto over the chosen policy (the same code)\n"
         var keys: [String] = []
         var byKey: [String: [String: Record]] = [:]
@@ -108,7 +108,7 @@ public enum Reports {
     }
 
     /// Speedup vs workers, one line per op (and shape), with the ideal line.
-    public static func svg(_ r: Report) -> String {
+    package static func svg(_ r: Report) -> String {
         let series = Dictionary(grouping: r.results.filter { $0.speedup != nil }) { "\($0.op)\($0.op.hasPrefix("chain") ? ($0.fused ? " fused" : " unfused") : "") \(ShapeSpec.format($0.shape))" }
         let keys = series.keys.sorted()
         let maxT = max(2, r.results.map(\.threads).max() ?? 2)

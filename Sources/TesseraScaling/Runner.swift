@@ -1,92 +1,92 @@
 import Dispatch
 import Foundation
-import CTesseraKernels
+import CTesseraSystem
 import Synchronization
 import Tessera
 
-public let tesseraVersion = "0.1.0"
+package let tesseraVersion = "0.1.0"
 
 /// One measured point; field names are the JSON contract (docs/scale-test-json.md).
-public struct Record: Codable, Equatable, Sendable {
-    public var op: String
-    public var shape: [Int]
-    public var threads: Int
-    public var fused: Bool
-    public var median_seconds: Double
-    public var min_seconds: Double
-    public var max_seconds: Double
-    public var ns_per_element: Double
-    public var gb_per_s: Double
+package struct Record: Codable, Equatable, Sendable {
+    package var op: String
+    package var shape: [Int]
+    package var threads: Int
+    package var fused: Bool
+    package var median_seconds: Double
+    package var min_seconds: Double
+    package var max_seconds: Double
+    package var ns_per_element: Double
+    package var gb_per_s: Double
     /// median(1 worker) / median(this); nil when 1 worker was not measured
-    public var speedup: Double?
+    package var speedup: Double?
     /// speedup / min(threads, cores)
-    public var efficiency: Double?
+    package var efficiency: Double?
     /// roofline time / measured time, in percent (100 = at the hardware's limit)
-    public var roofline_percent: Double
+    package var roofline_percent: Double
     /// copy bandwidth (GB/s) measured in this run at min(threads, cores) workers, over as
     /// many floats as the workload (2^24 for larger ones)
-    public var copy_gb_per_s: Double
+    package var copy_gb_per_s: Double
     /// single-worker ns/element of the op on cache-resident data
-    public var compute_floor_ns_per_element: Double
+    package var compute_floor_ns_per_element: Double
     /// compute capacity of min(threads, cores) threads, measured just before this workload's
     /// sweep (see Machine.compute_capacity); absent in reports from older runs
-    public var compute_capacity: Double?
-    public var oversubscribed: Bool
+    package var compute_capacity: Double?
+    package var oversubscribed: Bool
     /// the store policy the op ran under: auto (the cache model's choice), streaming or regular
-    public var stores: String?
+    package var stores: String?
     /// whether this output got streaming stores
-    public var streaming: Bool?
+    package var streaming: Bool?
 }
 
-public struct Machine: Codable, Equatable, Sendable {
-    public var cores: Int
-    public var numa_nodes: Int
-    public var topology_source: String
+package struct Machine: Codable, Equatable, Sendable {
+    package var cores: Int
+    package var numa_nodes: Int
+    package var topology_source: String
     /// streaming copy of 2^24 floats with all cores (read + write bytes / time)
-    public var copy_gb_per_s: Double
-    public var copy_gb_per_s_1_thread: Double
+    package var copy_gb_per_s: Double
+    package var copy_gb_per_s_1_thread: Double
     /// the two copies behind copy_gb_per_s (which is the faster of them), with all cores
-    public var copy_streaming_gb_per_s: Double?
-    public var copy_regular_gb_per_s: Double?
+    package var copy_streaming_gb_per_s: Double?
+    package var copy_regular_gb_per_s: Double?
     /// the cache model's sizes and how they were found (see CacheModel)
-    public var cache_model: String?
-    public var llc_counted_bytes: Int?
+    package var cache_model: String?
+    package var llc_counted_bytes: Int?
     /// core-bound loops on `cores` threads at once: their total throughput over one thread's
     /// alone (2.0 on two free cores; less where the host shares them)
-    public var compute_capacity: Double?
-    public var tessera_version: String
-    public var isa: String
-    public var cpu: String
+    package var compute_capacity: Double?
+    package var tessera_version: String
+    package var isa: String
+    package var cpu: String
 }
 
-public struct Report: Codable, Equatable, Sendable {
-    public var schema_version: Int
-    public var scenario: String
+package struct Report: Codable, Equatable, Sendable {
+    package var schema_version: Int
+    package var scenario: String
     /// how fused chains ran: hybrid, op-by-op or registers
-    public var fused_execution: String
+    package var fused_execution: String
     /// what ran the tiles: concurrentPerform or spinningPool
-    public var executor: String
-    public var machine: Machine
-    public var results: [Record]
+    package var executor: String
+    package var machine: Machine
+    package var results: [Record]
 }
 
-public struct RunOptions: Sendable {
-    public var workloads: [Workload]
-    public var threadList: [Int]
-    public var repetitions: Int
-    public var topology: Topology
-    public var tileBytes: Int?
-    public var scenarioName: String
-    public var execution: FusedExecution
-    public var executor: ExecutorKind
+package struct RunOptions: Sendable {
+    package var workloads: [Workload]
+    package var threadList: [Int]
+    package var repetitions: Int
+    package var topology: Topology
+    package var tileBytes: Int?
+    package var scenarioName: String
+    package var execution: FusedExecution
+    package var executor: ExecutorKind
     /// Rounds the repetitions are split over, worker counts taking turns (see `Runner.run`).
-    public var rounds: Int
+    package var rounds: Int
     /// Store policies each workload runs under (`--stores`); more than one is the stores experiment.
-    public var stores: [StorePolicy]
+    package var stores: [StorePolicy]
     /// The cache model every runtime of the run uses.
-    public var cache: CacheModel
+    package var cache: CacheModel
 
-    public init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
+    package init(workloads: [Workload], threadList: [Int], repetitions: Int, topology: Topology, tileBytes: Int? = nil,
                 scenarioName: String, execution: FusedExecution = .hybrid, executor: ExecutorKind = .concurrentPerform,
                 rounds: Int = 3, stores: [StorePolicy] = [.auto], cache: CacheModel = .detected) {
         self.rounds = max(1, rounds)
@@ -104,11 +104,11 @@ public struct RunOptions: Sendable {
 }
 
 /// Runs the thread-scaling experiment.
-public struct Runner {
-    public var options: RunOptions
-    public var progress: (String) -> Void
+package struct Runner {
+    package var options: RunOptions
+    package var progress: (String) -> Void
 
-    public init(options: RunOptions, progress: @escaping (String) -> Void = { _ in }) {
+    package init(options: RunOptions, progress: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.progress = progress
     }
@@ -118,7 +118,7 @@ public struct Runner {
                     cache: options.cache, stores: stores)
     }
 
-    public func run() throws -> Report {
+    package func run() throws -> Report {
         let cores = Runtime.activeCores
         if cores > 1 {
             progress("keeping \(cores) threads busy for 0.5 s so that the host settles")
@@ -207,7 +207,7 @@ public struct Runner {
 
     /// Timed runs per round: `repetitions` split as evenly as possible over at most
     /// `rounds` rounds (each round at least one run).
-    public static func split(repetitions: Int, rounds: Int) -> [Int] {
+    package static func split(repetitions: Int, rounds: Int) -> [Int] {
         let r = max(1, min(rounds, repetitions))
         return (0..<r).map { repetitions * ($0 + 1) / r - repetitions * $0 / r }
     }
@@ -216,14 +216,14 @@ public struct Runner {
     /// `count` floats through the runtime (2^24 floats measure DRAM, smaller counts the cache
     /// they fit in).  Independent of Tessera's store policy, so a wrong policy shows up as a
     /// low roofline percentage instead of lowering the roofline with it.
-    public static func copyBandwidth(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7) -> Double {
+    package static func copyBandwidth(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7) -> Double {
         let c = copyBandwidths(runtime: runtime, count: count, repetitions: repetitions)
         return max(c.streaming, c.regular)
     }
 
     /// Streaming-store and regular-store copy bandwidth (read + write bytes / median time),
     /// the two taking turns over three rounds.
-    public static func copyBandwidths(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7)
+    package static func copyBandwidths(runtime: Runtime, count: Int = 1 << 24, repetitions: Int = 7)
         -> (streaming: Double, regular: Double) {
         let x = AlignedStorage(count: count), y = AlignedStorage(count: count)
         x.pointer.initialize(repeating: 1, count: count)
@@ -249,7 +249,7 @@ public struct Runner {
     /// (median of 7 rounds; timed from the moment all threads have started to the last
     /// finish).  On two free cores 2.0; a host that shares the cores with other guests gives
     /// less, and then no executor can scale compute-bound work further.
-    public static func computeCapacity(threads: Int, iterations: Int = 4_000_000) -> Double {
+    package static func computeCapacity(threads: Int, iterations: Int = 4_000_000) -> Double {
         final class Round: Sendable {
             let arrived = Atomic<Int>(0), finished = Atomic<Int>(0)
             let start = Atomic<UInt64>(0), end = Atomic<UInt64>(0)
@@ -287,7 +287,7 @@ public struct Runner {
     /// full share only after a while: for the first ~0.3-0.5 s of two busy threads both ran at
     /// half speed (2-worker relu at 2^20 took as long as 1 worker, then 1.9x less).
     /// A run that starts with that phase measures the host, not Tessera.
-    public static func occupy(threads: Int, seconds: Double) {
+    package static func occupy(threads: Int, seconds: Double) {
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         let running = Atomic<Int>(threads - 1)
         let body: @Sendable () -> Void = {

@@ -1,14 +1,14 @@
 import Foundation
 
 /// A scenario file (`configs/scenarios/*.json`); see configs/README.md for the schema.
-public struct Scenario: Equatable, Sendable {
-    public var name: String
-    public var description: String
-    public var repetitions: Int
-    public var threads: [Int]?
-    public var workloads: [Workload]
+package struct Scenario: Equatable, Sendable {
+    package var name: String
+    package var description: String
+    package var repetitions: Int
+    package var threads: [Int]?
+    package var workloads: [Workload]
 
-    public init(name: String, description: String = "", repetitions: Int, threads: [Int]? = nil, workloads: [Workload]) {
+    package init(name: String, description: String = "", repetitions: Int, threads: [Int]? = nil, workloads: [Workload]) {
         self.name = name
         self.description = description
         self.repetitions = repetitions
@@ -16,14 +16,14 @@ public struct Scenario: Equatable, Sendable {
         self.workloads = workloads
     }
 
-    public static func load(path: String) throws -> Scenario {
+    package static func load(path: String) throws -> Scenario {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ScaleTestError.badFile(path: path, key: "(file)", expected: "a readable JSON file")
         }
         return try parse(data: data, path: path)
     }
 
-    public static func parse(data: Data, path: String) throws -> Scenario {
+    package static func parse(data: Data, path: String) throws -> Scenario {
         func bad(_ key: String, _ expected: String) -> ScaleTestError { .badFile(path: path, key: key, expected: expected) }
         guard let obj = try? JSONSerialization.jsonObject(with: data), let root = obj as? [String: Any] else {
             throw bad("(file)", "a JSON object")
@@ -79,7 +79,7 @@ public struct Scenario: Equatable, Sendable {
 
     /// The configs/ folder: next to the package (found from the working directory or the
     /// executable's path), or `TESSERA_CONFIGS`.
-    public static func configsDirectory() -> String? {
+    package static func configsDirectory() -> String? {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["TESSERA_CONFIGS"] { candidates.append(env) }
         candidates.append(FileManager.default.currentDirectoryPath + "/configs")
@@ -92,7 +92,7 @@ public struct Scenario: Equatable, Sendable {
     }
 
     /// Built-in copy of configs/scenarios/default.json, used when the folder cannot be found.
-    public static let builtInDefault = Scenario(
+    package static let builtInDefault = Scenario(
         name: "default", description: "built-in default", repetitions: 15, workloads:
             ScaleOp.defaultSweep.filter { $0.unary != nil }.map { Workload(op: $0, shape: [1 << 24]) }
             + [ScaleOp.softmax, .logSoftmax].flatMap { op in [[4096, 4096], [65536, 256], [8, 1 << 21]].map { Workload(op: op, shape: $0) } }

@@ -4,7 +4,7 @@ import Tessera
 /// The ops scale-test measures: every row of the op table, the softmaxes and two fused chains.
 /// Raw values are the JSON/CLI names (a stable contract): the op table's names, `softmax`,
 /// `log_softmax`, `softmax_dim0`, `chain4`, `chain_cheap`.
-public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable {
+package enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable {
     /// one element-wise op of the table, with its default parameters
     case elementwise(UnaryOp)
     case softmax
@@ -16,17 +16,17 @@ public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable
     /// scale, bias, relu, clamp: a memory-bound chain of four cheap steps
     case chainCheap
 
-    public static var allCases: [ScaleOp] {
+    package static var allCases: [ScaleOp] {
         UnaryOp.allCases.map(ScaleOp.elementwise) + [.softmax, .logSoftmax, .softmaxDim0, .chain4, .chainCheap]
     }
 
     /// What a sweep without --ops measures: every activation of the table (affine and clamp
     /// are measured inside chain_cheap), the softmaxes and chain4.
-    public static var defaultSweep: [ScaleOp] {
+    package static var defaultSweep: [ScaleOp] {
         UnaryOp.allCases.filter { $0 != .affine && $0 != .clamp }.map(ScaleOp.elementwise) + [.softmax, .logSoftmax, .chain4]
     }
 
-    public var rawValue: String {
+    package var rawValue: String {
         switch self {
         case .elementwise(let op): op.rawValue
         case .softmax: "softmax"
@@ -37,12 +37,12 @@ public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable
         }
     }
 
-    public init?(rawValue: String) {
+    package init?(rawValue: String) {
         guard let op = ScaleOp.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
         self = op
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
         guard let op = ScaleOp(rawValue: name) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown op '\(name)'"))
@@ -50,21 +50,21 @@ public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable
         self = op
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(rawValue)
     }
 
-    public var unary: UnaryOp? {
+    package var unary: UnaryOp? {
         if case .elementwise(let op) = self { return op }
         return nil
     }
 
-    public var isChain: Bool { self == .chain4 || self == .chainCheap }
-    public var isSoftmax: Bool { self == .softmax || self == .logSoftmax || self == .softmaxDim0 }
+    package var isChain: Bool { self == .chain4 || self == .chainCheap }
+    package var isSoftmax: Bool { self == .softmax || self == .logSoftmax || self == .softmaxDim0 }
 
     /// The chain's pipeline (fusable steps only).
-    public var chainSteps: [ElementwiseStep] {
+    package var chainSteps: [ElementwiseStep] {
         switch self {
         case .chain4: [.unary(.relu), .unary(.sigmoid), .unary(.tanh), .unary(.gelu)]
         case .chainCheap: [.affine(scale: 0.5, bias: 0), .affine(scale: 1, bias: 0.25), .unary(.relu), .clamp(lower: -1, upper: 1)]
@@ -73,9 +73,9 @@ public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable
     }
 
     /// Bytes an ideal run moves per element: one read and one write (fused chains too).
-    public var bytesPerElement: Double { 8 }
+    package var bytesPerElement: Double { 8 }
 
-    public static func parse(list: String) throws -> [ScaleOp] {
+    package static func parse(list: String) throws -> [ScaleOp] {
         let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw ScaleTestError.invalidValue(option: "--ops", value: list, expected: "a comma-separated list of ops") }
         return try names.map { n in
@@ -89,11 +89,11 @@ public enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashable
 }
 
 /// A scale-test user error; every message names the option or file, the value and what was expected.
-public enum ScaleTestError: Error, Equatable, CustomStringConvertible {
+package enum ScaleTestError: Error, Equatable, CustomStringConvertible {
     case invalidValue(option: String, value: String, expected: String)
     case badFile(path: String, key: String, expected: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidValue(let o, let v, let e): "\(o): '\(v)' is not valid: expected \(e)"
         case .badFile(let p, let k, let e): "\(p): key '\(k)': expected \(e)"
@@ -102,8 +102,8 @@ public enum ScaleTestError: Error, Equatable, CustomStringConvertible {
 }
 
 /// A tensor shape written as an element count (`16777216`) or `ROWSxCOLS[x...]` (`4096x4096`).
-public enum ShapeSpec {
-    public static func parse(_ s: String, option: String = "--sizes") throws -> [Int] {
+package enum ShapeSpec {
+    package static func parse(_ s: String, option: String = "--sizes") throws -> [Int] {
         let t = s.trimmingCharacters(in: .whitespaces)
         let parts = t.lowercased().split(separator: "x", omittingEmptySubsequences: false)
         let dims = parts.map { Int($0) }
@@ -117,18 +117,18 @@ public enum ShapeSpec {
         return shape
     }
 
-    public static func parse(list: String, option: String = "--sizes") throws -> [[Int]] {
+    package static func parse(list: String, option: String = "--sizes") throws -> [[Int]] {
         let items = list.split(separator: ",").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         guard !items.isEmpty else { throw ScaleTestError.invalidValue(option: option, value: list, expected: "a comma-separated list of sizes") }
         return try items.map { try parse($0, option: option) }
     }
 
-    public static func format(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "x") }
+    package static func format(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "x") }
 }
 
 /// Thread lists: `--threads N` sweeps 1, 2, 4, ... N (N included); `--thread-list` is explicit.
-public enum ThreadSpec {
-    public static func sweep(upTo n: Int) throws -> [Int] {
+package enum ThreadSpec {
+    package static func sweep(upTo n: Int) throws -> [Int] {
         guard n >= 1 else { throw ScaleTestError.invalidValue(option: "--threads", value: "\(n)", expected: "an integer >= 1") }
         var out: [Int] = []
         var t = 1
@@ -137,7 +137,7 @@ public enum ThreadSpec {
         return out
     }
 
-    public static func parse(list: String) throws -> [Int] {
+    package static func parse(list: String) throws -> [Int] {
         let items = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !items.isEmpty else { throw ScaleTestError.invalidValue(option: "--thread-list", value: list, expected: "a comma-separated list of integers >= 1") }
         return try items.map {
@@ -150,15 +150,15 @@ public enum ThreadSpec {
 }
 
 /// One thing to time: an op on a shape, fused or not.
-public struct Workload: Equatable, Sendable {
-    public var op: ScaleOp
-    public var shape: [Int]
-    public var fused: Bool
-    public init(op: ScaleOp, shape: [Int], fused: Bool = true) {
+package struct Workload: Equatable, Sendable {
+    package var op: ScaleOp
+    package var shape: [Int]
+    package var fused: Bool
+    package init(op: ScaleOp, shape: [Int], fused: Bool = true) {
         self.op = op
         self.shape = shape
         self.fused = fused
     }
-    public var count: Int { shape.reduce(1, *) }
-    public var label: String { "\(op.rawValue)\(op.isChain ? (fused ? " fused" : " unfused") : "") \(ShapeSpec.format(shape))" }
+    package var count: Int { shape.reduce(1, *) }
+    package var label: String { "\(op.rawValue)\(op.isChain ? (fused ? " fused" : " unfused") : "") \(ShapeSpec.format(shape))" }
 }

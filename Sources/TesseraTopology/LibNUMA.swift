@@ -4,7 +4,7 @@ import Foundation
 /// library (package libnuma1) but not its header, so linking it would make the build need
 /// libnuma-dev.  Binding at run time keeps `swift build` dependency-free and lets Tessera
 /// run, non-NUMA, where the library is missing.
-public final class LibNUMA: Sendable {
+package final class LibNUMA: Sendable {
     private typealias IntFn = @convention(c) () -> Int32
     private typealias IntIntFn = @convention(c) (Int32) -> Int32
     private typealias Int2Fn = @convention(c) (Int32, Int32) -> Int32
@@ -19,7 +19,7 @@ public final class LibNUMA: Sendable {
     private let toNode: ToNodeFn
 
     /// nil when libnuma is absent or `numa_available()` says NUMA is not usable.
-    public static let shared: LibNUMA? = LibNUMA()
+    package static let shared: LibNUMA? = LibNUMA()
 
     private init?() {
         guard let h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL) else { return nil }
@@ -43,7 +43,7 @@ public final class LibNUMA: Sendable {
     }
 
     /// The topology libnuma reports (nodes without CPUs are left out: no worker runs there).
-    public func topology() -> Topology? {
+    package func topology() -> Topology? {
         let maxN = Int(maxNode())
         guard maxN >= 0 else { return nil }
         var cpusOf = [[Int]](repeating: [], count: maxN + 1)
@@ -63,7 +63,7 @@ public final class LibNUMA: Sendable {
     }
 
     /// Binds the pages of `[start, start+bytes)` to `node` (mbind); call before first touch.
-    public func bind(_ start: UnsafeMutableRawPointer, bytes: Int, toNode node: Int) {
+    package func bind(_ start: UnsafeMutableRawPointer, bytes: Int, toNode node: Int) {
         toNode(start, bytes, Int32(node))
     }
 }

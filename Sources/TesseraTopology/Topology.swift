@@ -1,4 +1,4 @@
-import CTesseraKernels
+import CTesseraSystem
 import Foundation
 import Synchronization
 
@@ -70,7 +70,7 @@ public struct Topology: Sendable, Equatable, Codable, CustomStringConvertible {
     }
 
     /// "0-3,8,10-11"
-    public static func cpuList(_ cpus: [Int]) -> String {
+    package static func cpuList(_ cpus: [Int]) -> String {
         var parts: [String] = []
         var i = 0
         let c = cpus.sorted()
@@ -84,7 +84,7 @@ public struct Topology: Sendable, Equatable, Codable, CustomStringConvertible {
     }
 
     /// Parses "0-3,8,10-11"; nil on malformed input.
-    public static func parseCPUList(_ s: String) -> [Int]? {
+    package static func parseCPUList(_ s: String) -> [Int]? {
         var out: [Int] = []
         for part in s.split(separator: ",") {
             let p = part.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -122,7 +122,7 @@ extension Topology {
     }
 
     /// Reads `/sys/devices/system/node/node*/cpulist` and `distance`.
-    public static func fromSysfs(root: String = "/sys/devices/system/node") -> Topology? {
+    package static func fromSysfs(root: String = "/sys/devices/system/node") -> Topology? {
         let fm = FileManager.default
         guard let entries = try? fm.contentsOfDirectory(atPath: root) else { return nil }
         let ids = entries.compactMap { e -> Int? in e.hasPrefix("node") ? Int(e.dropFirst(4)) : nil }.sorted()

@@ -116,14 +116,6 @@ struct ScaleTestTests {
         #expect(Reports.table(report).contains("speedup"))
     }
 
-    @Test func computeCapacityIsARatioOfThreads() {
-        // one thread against itself is about 1; n threads can give at most about n
-        let one = Runner.computeCapacity(threads: 1, iterations: 200_000)
-        #expect(one > 0.5 && one < 1.5, "\(one)")
-        let three = Runner.computeCapacity(threads: 3, iterations: 200_000)
-        #expect(three > 0.5 && three < Double(min(3, Runtime.activeCores)) * 1.25, "\(three)")
-    }
-
     @Test func planTextShowsTilesAndNodes() throws {
         let c = try resolve(threadList: "1,4", ops: "relu", sizes: "16777216", topology: "\(root)/configs/topologies/2-sockets-16-cores.json")
         let text = try c.planText()

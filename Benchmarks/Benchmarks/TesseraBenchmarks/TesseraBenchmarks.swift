@@ -74,12 +74,8 @@ let benchmarks: @Sendable () -> Void = {
     for w in workerCounts {
         Benchmark("copy 16777216 w\(w)") { b in
             let rt = runtime(w)
-            let plan = rt.plan(units: big.count, bytesPerUnit: 4, nsPerUnit: 1)
-            let xs = SendablePointer(big.x), ys = SendablePointer(big.y)
             for _ in b.scaledIterations {
-                rt.run(plan) { ctx in
-                    KernelTable.best.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, 1)
-                }
+                try RawOps.copy(input: big.x, output: big.y, count: big.count, runtime: rt)
             }
         }
     }

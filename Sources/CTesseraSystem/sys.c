@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "include/tessera_kernels.h"
+#include "include/tessera_system.h"
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
