@@ -55,8 +55,9 @@ void ts_line_carry_flush(ts_line_carry *c) {
   c->fill = 0;
 }
 
-#define TS_OP(name_, NAME, params_, a_, b_, check_, cheap_, ns_, method_) \
-  {.name = #name_, .method = method_, .params = params_, .a = a_, .b = b_, .check = check_, .cheap = cheap_, .ns = ns_},
+#define TS_OP(name_, NAME, params_, a_, b_, check_, saved_, cheap_, ns_, method_) \
+  {.name = #name_, .method = method_, .params = params_, .a = a_, .b = b_, .check = check_, .saved = saved_, \
+   .cheap = cheap_, .ns = ns_},
 static const ts_op_info op_table[TS_OP_COUNT] = {
 #include "include/tessera_ops.def"
 };

@@ -75,6 +75,98 @@ extension Engine {
         }
     }
 
+    // MARK: backward
+
+    /// dx = dy * step'(saved) over `count` elements (12 bytes per element: two reads, one
+    /// write); dx == dy allowed.  `saved` is the tensor the op's row names (nil: none).
+    static func elementwiseBackward(_ step: ElementwiseStep, saved: UnsafePointer<Float>?, dy: UnsafePointer<Float>,
+                                    dx: UnsafeMutablePointer<Float>, count: Int, runtime: Runtime,
+                                    table: KernelTable = .best) {
+        guard count > 0 else { return }
+        let cost = step.nsPerElement * 1.5
+        let plan = runtime.plan(units: count, bytesPerUnit: 8, nsPerUnit: cost)
+        let nt = streams(runtime, bytes: count * 8, plan: plan)
+        if plan.inline {
+            step.applyBackward(table, saved: saved, dy, dx, count, streaming: nt)
+            return
+        }
+        let ss = saved.map { SendablePointer($0) }, dys = SendablePointer(dy), dxs = SendablePointer(dx)
+        runtime.run(plan) { ctx in
+            let o = ctx.range.lowerBound
+            step.applyBackward(table, saved: ss.map { UnsafePointer($0[o]) }, UnsafePointer(dys[o]), dxs[o], ctx.range.count,
+                               streaming: nt)
+        }
+    }
+
+    /// dx = the backward of `steps` at x for dy, in one sweep: each tile recomputes the forward
+    /// intermediates its steps' gradients read, block by block in L1 (`chain_backward`), so a
+    /// k-step chain reads x and dy and writes dx once.  Same bits as `unfusedBackward`.
+    static func elementwiseBackward(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                    dx: UnsafeMutablePointer<Float>, count: Int, runtime: Runtime,
+                                    table: KernelTable = .best) {
+        guard count > 0 else { return }
+        if steps.isEmpty {
+            if dy != UnsafePointer(dx) { dx.update(from: dy, count: count) }
+            return
+        }
+        let maxSteps = Int(TS_BW_MAX_STEPS)
+        if steps.count > maxSteps {
+            // longer chains in segments: the input of the last segment is stored, its backward
+            // run, then the rest backward with that gradient (exactly what one sweep would give)
+            let head = Array(steps[..<(steps.count - maxSteps)]), tail = Array(steps[(steps.count - maxSteps)...])
+            let mid = AlignedStorage(count: count)
+            elementwise(head, x: x, y: mid.pointer, count: count, runtime: runtime, table: table)
+            elementwiseBackward(tail, x: mid.pointer, dy: dy, dx: dx, count: count, runtime: runtime, table: table)
+            elementwiseBackward(head, x: x, dy: dx, dx: dx, count: count, runtime: runtime, table: table)
+            return
+        }
+        let cost = steps.reduce(0) { $0 + $1.nsPerElement * 2.5 }
+        let plan = runtime.plan(units: count, bytesPerUnit: 8, nsPerUnit: cost)
+        let nt: Int32 = streams(runtime, bytes: count * 8, plan: plan) ? 1 : 0
+        let cSteps = steps.map(\.cStep)
+        cSteps.withUnsafeBufferPointer { cb in
+            let cs = SendablePointer(cb.baseAddress!)
+            let k = Int32(cb.count)
+            if plan.inline {
+                table.kernels.chain_backward(x, dy, dx, count, cs.base, k, nt)
+                return
+            }
+            let xs = SendablePointer(x), dys = SendablePointer(dy), dxs = SendablePointer(dx)
+            runtime.run(plan) { ctx in
+                let o = ctx.range.lowerBound
+                table.kernels.chain_backward(xs[o], dys[o], dxs[o], ctx.range.count, cs.base, k, nt)
+            }
+        }
+    }
+
+    /// The reference the fused backward must match bit for bit: every intermediate stored, then
+    /// each step's backward over the whole tensor, last step first (3k sweeps for k steps).
+    static func unfusedBackward(_ steps: [ElementwiseStep], x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>, count: Int, runtime: Runtime,
+                                table: KernelTable = .best) {
+        guard count > 0 else { return }
+        var values = [UnsafePointer<Float>](repeating: x, count: steps.count + 1)
+        var owned: [AlignedStorage] = []
+        for (j, s) in steps.enumerated() where j + 1 < steps.count || s.op.saved == .output {
+            let out = AlignedStorage(count: count)
+            elementwise(s, x: values[j], y: out.pointer, count: count, runtime: runtime, table: table)
+            owned.append(out)
+            values[j + 1] = UnsafePointer(out.pointer)
+        }
+        var src = dy
+        for j in stride(from: steps.count - 1, through: 0, by: -1) {
+            let s = steps[j]
+            let saved: UnsafePointer<Float>? = switch s.op.saved {
+            case .output: values[j + 1]
+            case .none: nil
+            case .input, .either: values[j]
+            }
+            elementwiseBackward(s, saved: saved, dy: src, dx: dx, count: count, runtime: runtime, table: table)
+            src = UnsafePointer(dx)
+        }
+        withExtendedLifetime(owned) {}
+    }
+
     /// One segment: all its steps per vector in registers, one pass.  Several: segment by
     /// segment over L1-sized blocks, x -> scratch -> ... -> y.
     @inline(__always)

@@ -16,6 +16,10 @@ public enum TesseraError: Error, Equatable, CustomStringConvertible, Sendable {
     /// a reshape whose element count differs
     case reshapeMismatch(from: [Int], to: [Int])
     case invalidArgument(String)
+    /// a backward call without the saved tensor its op's gradient reads
+    case missingSavedTensor(op: String, needs: String)
+    /// a gradient or saved tensor whose shape (or count) is not the others'
+    case gradientShapeMismatch(name: String, expected: [Int], got: [Int])
 
     public var description: String {
         switch self {
@@ -27,6 +31,8 @@ public enum TesseraError: Error, Equatable, CustomStringConvertible, Sendable {
         case .nullPointer(let what): "\(what) is null"
         case .reshapeMismatch(let f, let t): "cannot reshape \(f) to \(t): element counts differ"
         case .invalidArgument(let m): m
+        case .missingSavedTensor(let op, let needs): "\(op) backward needs \(needs)"
+        case .gradientShapeMismatch(let n, let e, let g): "\(n) has shape \(g), expected \(e)"
         }
     }
 }

@@ -53,6 +53,67 @@ public enum RawOps {
         try Engine.run(program, x: x, y: y, shape: shape, runtime: runtime, execution: execution)
     }
 
+    // MARK: backward
+
+    /// `gradInput = gradOutput * step'(.)` over `count` elements, from the saved tensor the op
+    /// reads (`step.op.saved`): `input` (the forward's x), `output` (its y), either, or none;
+    /// a missing one is an error.  `gradInput` may be exactly `gradOutput`; any other overlap
+    /// (with the gradient or a saved tensor) is an error.
+    public static func backward(_ step: ElementwiseStep, input: UnsafePointer<Float>? = nil,
+                                output: UnsafePointer<Float>? = nil, gradOutput: UnsafePointer<Float>?,
+                                gradInput: UnsafeMutablePointer<Float>?, count: Int, runtime: Runtime = .default) throws {
+        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        guard let dy, let dx else { return }
+        let saved = try step.op.saved.pick(input: input, output: output, op: step.op)
+        if let saved { try checkApart(saved, dx, count: count, what: "a saved tensor and gradInput") }
+        Engine.elementwiseBackward(step, saved: saved, dy: dy, dx: dx, count: count, runtime: runtime)
+    }
+
+    /// Softmax (or log-softmax) backward along `dim` from the forward's `output`:
+    /// dx = y * (dy - sum(dy * y)), or dy - exp(y) * sum(dy).  `gradInput` may be `gradOutput`.
+    public static func softmaxBackward(output: UnsafePointer<Float>?, gradOutput: UnsafePointer<Float>?,
+                                       gradInput: UnsafeMutablePointer<Float>?, shape: [Int], dim: Int = -1,
+                                       log: Bool = false, runtime: Runtime = .default) throws {
+        let count = try elementCount(shape)
+        let d = try normalizedDim(dim, rank: shape.count)
+        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        guard let dy, let dx else { return }
+        guard let output else { throw TesseraError.nullPointer("output") }
+        try checkApart(output, dx, count: count, what: "output and gradInput")
+        Engine.softmaxBackward(y: output, dy: dy, dx: dx, shape: shape, dim: d, log: log, runtime: runtime)
+    }
+
+    /// The backward of a pipeline at `input` (see `Pipeline.backward`).
+    public static func backward(_ pipeline: Pipeline, input: UnsafePointer<Float>?, gradOutput: UnsafePointer<Float>?,
+                                gradInput: UnsafeMutablePointer<Float>?, shape: [Int], fused: Bool = true,
+                                runtime: Runtime = .default) throws {
+        try backward(pipeline.compile(fused: fused), input: input, gradOutput: gradOutput, gradInput: gradInput,
+                     shape: shape, fused: fused, runtime: runtime)
+    }
+
+    /// The backward of a compiled program at `input`.
+    public static func backward(_ program: Program, input: UnsafePointer<Float>?, gradOutput: UnsafePointer<Float>?,
+                                gradInput: UnsafeMutablePointer<Float>?, shape: [Int], fused: Bool = true,
+                                runtime: Runtime = .default) throws {
+        let count = try elementCount(shape)
+        guard program.outputs.isEmpty else {
+            throw TesseraError.invalidArgument("backward of a pipeline with named outputs is not supported")
+        }
+        try program.validate(inputShape: shape)
+        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        guard let dy, let dx else { return }
+        guard let input else { throw TesseraError.nullPointer("input") }
+        try checkApart(input, dx, count: count, what: "input and gradInput")
+        try Engine.backward(program, x: input, dy: dy, dx: dx, shape: shape, runtime: runtime, fused: fused)
+    }
+
+    /// Throws unless [a, a + count) and [b, b + count) are disjoint.
+    /// (Only gradInput == gradOutput may share memory in a backward call.)
+    static func checkApart(_ a: UnsafePointer<Float>, _ b: UnsafeMutablePointer<Float>, count: Int, what: String) throws {
+        let x = UInt(bitPattern: a), y = UInt(bitPattern: b), bytes = UInt(count * MemoryLayout<Float>.stride)
+        if x < y + bytes && y < x + bytes { throw TesseraError.overlappingBuffers }
+    }
+
     /// Validates pointers and aliasing; nil pointers are allowed only for an empty tensor.
     static func check(_ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?, count: Int) throws
         -> (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) {

@@ -1,7 +1,7 @@
 // The implementation of include/tessera.h (Sources/CTesseraABI/include/tessera.h).
 // Every entry point validates its arguments, catches every Swift error, and turns it into a
 // status code plus a per-thread message; nothing traps on bad input.
-import CTesseraABI
+@_exported import CTesseraABI // the C functions of tessera.h for Swift callers of the TesseraC product
 import Foundation
 import Synchronization
 import Tessera
@@ -70,7 +70,7 @@ private func guarded(_ body: () throws -> Void) -> tessera_status {
         switch e {
         case .dimOutOfRange: return TESSERA_ERROR_DIM_OUT_OF_RANGE
         case .overlappingBuffers: return TESSERA_ERROR_OVERLAP
-        case .nullPointer: return TESSERA_ERROR_NULL_POINTER
+        case .nullPointer, .missingSavedTensor: return TESSERA_ERROR_NULL_POINTER
         default: return TESSERA_ERROR_INVALID_ARGUMENT
         }
     } catch let e as RuntimeError {
@@ -183,6 +183,47 @@ public func tessera_activation_run_with(_ h: OpaquePointer?, _ op: tessera_activ
     }
 }
 
+@_cdecl("tessera_op_saved")
+public func tessera_op_saved(_ op: Int32) -> Int32 {
+    guard let u = UnaryOp(index: Int(op)) else { return -1 }
+    return switch u.saved { case .input: 0; case .output: 1; case .either: 2; case .none: 3 }
+}
+
+@_cdecl("tessera_activation_backward_with")
+public func tessera_activation_backward_with(_ h: OpaquePointer?, _ op: tessera_activation, _ a: Float, _ b: Float,
+                                             _ x: UnsafePointer<Float>?, _ y: UnsafePointer<Float>?,
+                                             _ dy: UnsafePointer<Float>?, _ dx: UnsafeMutablePointer<Float>?,
+                                             _ count: Int) -> tessera_status {
+    guarded {
+        try RawOps.backward(try step(op, a, b), input: x, output: y, gradOutput: dy, gradInput: dx,
+                            count: try countOf(count), runtime: try runtime(h))
+    }
+}
+
+private func softmaxBackwardABI(_ h: OpaquePointer?, _ y: UnsafePointer<Float>?, _ dy: UnsafePointer<Float>?,
+                                _ dx: UnsafeMutablePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32,
+                                _ dim: Int32, log: Bool) -> tessera_status {
+    guarded {
+        let s = try shapeArray(shape, rank)
+        try RawOps.softmaxBackward(output: y, gradOutput: dy, gradInput: dx, shape: s, dim: Int(dim), log: log,
+                                   runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_softmax_backward")
+public func tessera_softmax_backward(_ h: OpaquePointer?, _ y: UnsafePointer<Float>?, _ dy: UnsafePointer<Float>?,
+                                     _ dx: UnsafeMutablePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32,
+                                     _ dim: Int32) -> tessera_status {
+    softmaxBackwardABI(h, y, dy, dx, shape, rank, dim, log: false)
+}
+
+@_cdecl("tessera_log_softmax_backward")
+public func tessera_log_softmax_backward(_ h: OpaquePointer?, _ y: UnsafePointer<Float>?, _ dy: UnsafePointer<Float>?,
+                                         _ dx: UnsafeMutablePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32,
+                                         _ dim: Int32) -> tessera_status {
+    softmaxBackwardABI(h, y, dy, dx, shape, rank, dim, log: true)
+}
+
 private func softmaxABI(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
                         _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ dim: Int32, log: Bool) -> tessera_status {
     guarded {
@@ -254,10 +295,7 @@ public func tessera_pipeline_add_affine(_ h: OpaquePointer?, _ scale: Float, _ b
 
 @_cdecl("tessera_pipeline_add_clamp")
 public func tessera_pipeline_add_clamp(_ h: OpaquePointer?, _ lower: Float, _ upper: Float) -> tessera_status {
-    add(h) {
-        guard UnaryOp.clamp.accepts(lower, upper) else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "clamp lower \(lower) > upper \(upper)") }
-        return .step(.clamp(lower: lower, upper: upper))
-    }
+    add(h) { .step(.clamp(lower: lower, upper: upper)) }
 }
 
 @_cdecl("tessera_pipeline_add_softmax")
@@ -272,6 +310,17 @@ public func tessera_pipeline_run(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x:
         let box = try pipelineBox(h)
         let s = try shapeArray(shape, rank)
         try RawOps.run(box.program(), input: x, output: y, shape: s, runtime: try runtime(rt))
+    }
+}
+
+@_cdecl("tessera_pipeline_backward")
+public func tessera_pipeline_backward(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x: UnsafePointer<Float>?,
+                                      _ dy: UnsafePointer<Float>?, _ dx: UnsafeMutablePointer<Float>?,
+                                      _ shape: UnsafePointer<Int64>?, _ rank: Int32) -> tessera_status {
+    guarded {
+        let box = try pipelineBox(h)
+        let s = try shapeArray(shape, rank)
+        try RawOps.backward(box.program(), input: x, gradOutput: dy, gradInput: dx, shape: s, runtime: try runtime(rt))
     }
 }
 

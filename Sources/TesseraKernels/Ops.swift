@@ -44,11 +44,35 @@ public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codab
     /// The parameters' defaults (PyTorch's), used where a caller gives none; unused entries are 0.
     public var defaultParameters: (Float, Float) { (info.a, info.b) }
 
-    /// Whether `(a, b)` are valid parameters for the op (e.g. clamp needs `a <= b`).
+    /// Whether `(a, b)` are valid parameters for the op (e.g. hardtanh needs `a <= b`, celu
+    /// `a != 0`).
     public func accepts(_ a: Float, _ b: Float) -> Bool {
         switch info.check {
         case TS_CHECK_ORDERED: !(a > b)
+        case TS_CHECK_NONZERO_A: a != 0
         default: true
+        }
+    }
+
+    /// Which saved tensor the op's backward reads (oneDNN's `use_dst_for_bwd`).
+    public enum SavedTensor: String, Sendable, Hashable {
+        /// the forward's input x
+        case input
+        /// the forward's output y (sigmoid, tanh: the gradient is a function of y)
+        case output
+        /// either: both give the same gradient (relu)
+        case either
+        /// neither (affine: the gradient is dy times a constant)
+        case none
+    }
+
+    /// What the op's backward reads besides the gradient.
+    public var saved: SavedTensor {
+        switch info.saved {
+        case TS_SAVED_Y: .output
+        case TS_SAVED_EITHER: .either
+        case TS_SAVED_NONE: .none
+        default: .input
         }
     }
 
@@ -64,6 +88,12 @@ public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codab
     @inlinable
     package func kernel(in table: KernelTable) -> ts_ew_fn {
         return ts_forward_kernel(table.raw, Int32(id.rawValue))
+    }
+
+    /// The backward kernel in `table`.
+    @inlinable
+    package func backwardKernel(in table: KernelTable) -> ts_bw_fn {
+        ts_backward_kernel(table.raw, Int32(id.rawValue))
     }
 
     /// XNNPACK-style variant name: `op.isa.method`.
@@ -117,6 +147,14 @@ public struct ElementwiseStep: Sendable, Hashable, CustomStringConvertible {
     package func apply(_ table: KernelTable, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                        _ n: Int, streaming: Bool) {
         op.kernel(in: table)(x, y, n, a, b, streaming ? 1 : 0)
+    }
+
+    /// dx = dy * op'(saved) on `n` elements, `saved` the tensor the op reads (nil where it reads
+    /// none); `dx == dy` (exactly in place) is allowed.
+    @inlinable
+    package func applyBackward(_ table: KernelTable, saved: UnsafePointer<Float>?, _ dy: UnsafePointer<Float>,
+                               _ dx: UnsafeMutablePointer<Float>, _ n: Int, streaming: Bool) {
+        op.backwardKernel(in: table)(saved, dy, dx, n, a, b, streaming ? 1 : 0)
     }
 
     /// The C description of the step for the register-composed `chain` kernel.

@@ -38,6 +38,36 @@ public enum Reference {
         }
     }
 
+    /// The float64 reference of every row's derivative, at the saved value its backward reads
+    /// (`op.saved`: x, or y for sigmoid and tanh, whose gradient is a function of the output).
+    /// At kinks and for NaN it follows PyTorch's backward ops; at +-inf it takes the limits.
+    public static func derivative(_ op: UnaryOp, saved s: Double, _ a: Double, _ b: Double) -> Double {
+        switch op.id {
+        case .relu: s <= 0 ? 0 : 1 // threshold_backward: NaN passes the gradient
+        case .sigmoid: s * (1 - s)
+        case .tanh: (1 - s) * (1 + s)
+        case .gelu:
+            s.isInfinite ? (s > 0 ? 1 : 0) : phi(s) + s * Foundation.exp(-s * s / 2) / (2 * Double.pi).squareRoot()
+        case .gelu_tanh:
+            s.isInfinite ? (s > 0 ? 1 : 0) : geluTanhDerivative(s)
+        case .affine: a
+        case .clamp: s.isNaN || a.isNaN || b.isNaN ? 0 : (s >= a && s <= b ? 1 : 0)
+        }
+    }
+
+    /// The normal CDF, from erfc on both sides (no cancellation in the lower tail).
+    static func phi(_ x: Double) -> Double {
+        x < 0 ? 0.5 * Foundation.erfc(-x / 2.0.squareRoot()) : 1 - 0.5 * Foundation.erfc(x / 2.0.squareRoot())
+    }
+
+    /// d/dx x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3): s + 2x s(1-s) sqrt(2/pi)(1 + 3*0.044715 x^2).
+    static func geluTanhDerivative(_ x: Double) -> Double {
+        let c = (2 / Double.pi).squareRoot(), k = 0.044715
+        let sg = sigmoid(2 * c * (x + k * x * x * x))
+        let g = x >= 0 ? sg * sigmoid(-2 * c * (x + k * x * x * x)) : sg * (1 - sg)
+        return sg + 2 * x * g * c * (1 + 3 * k * x * x)
+    }
+
     /// Parameters each op is tested with: its defaults first, then values that exercise them.
     public static func parameterSets(_ op: UnaryOp) -> [(Float, Float)] {
         switch op.id {

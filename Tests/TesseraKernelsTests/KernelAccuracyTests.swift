@@ -27,8 +27,152 @@ func chain(_ steps: [ElementwiseStep], _ table: KernelTable, _ xs: [Float]) -> [
     return y
 }
 
+/// Runs one step's backward kernel: dx for `dy` from `saved` (nil: the op reads none).
+func runBackward(_ s: ElementwiseStep, _ table: KernelTable, saved: [Float]?, _ dy: [Float], streaming: Bool = false) -> [Float] {
+    var dx = [Float](repeating: .nan, count: dy.count)
+    dy.withUnsafeBufferPointer { g in
+        dx.withUnsafeMutableBufferPointer { d in
+            if let saved {
+                saved.withUnsafeBufferPointer { s.applyBackward(table, saved: $0.baseAddress, g.baseAddress!, d.baseAddress!, dy.count, streaming: streaming) }
+            } else {
+                s.applyBackward(table, saved: nil, g.baseAddress!, d.baseAddress!, dy.count, streaming: streaming)
+            }
+        }
+    }
+    return dx
+}
+
+/// What `s`'s backward reads, for inputs `xs` (the output computed with the forward kernel).
+func savedFor(_ s: ElementwiseStep, _ t: KernelTable, _ xs: [Float]) -> [Float]? {
+    switch s.op.saved {
+    case .input, .either: xs
+    case .output: run(s, t, xs)
+    case .none: nil
+    }
+}
+
+/// Deterministic gradients in [-2, 2], none zero.
+func gradients(_ n: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<n).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        let u = Float(Double(state >> 11) * 0x1p-53)
+        return u < 0.5 ? -2 + 3.9 * u : -1.9 + 3.9 * u
+    }
+}
+
+/// The backward bound: 16 ULP of the reference, or 1e-7 * |dy| absolute (for derivatives that
+/// cross zero, where float32 terms cancel).
+func backwardAcceptable(_ got: Float, _ ref: Double, dy: Float) -> Bool {
+    if got.isNaN || ref.isNaN { return got.isNaN && ref.isNaN }
+    return ULP.error(got, ref) <= 16 || abs(Double(got) - ref) <= 1e-7 * Double(abs(dy))
+}
+
 /// The checks, each over one ISA's table.
 enum KernelChecks {
+    static func backwardAccuracy(_ s: ElementwiseStep, _ t: KernelTable) {
+        let xs = EdgeValues.random(count: 1 << 15, seed: 43) + (0..<20001).map { Float($0 - 10000) * 0.0025 } + EdgeValues.specials
+        let dy = gradients(xs.count, seed: 3)
+        let saved = savedFor(s, t, xs)
+        let dx = runBackward(s, t, saved: saved, dy)
+        var worst = 0.0, worstX: Float = 0, bad = 0
+        for i in xs.indices {
+            let at = Double(saved?[i] ?? xs[i])
+            let ref = Reference.derivative(s.op, saved: at, Double(s.a), Double(s.b)) * Double(dy[i])
+            if !backwardAcceptable(dx[i], ref, dy: dy[i]) {
+                bad += 1
+                if bad <= 3 { Issue.record("\(s) backward \(t.isa): x=\(xs[i]) saved=\(at) dy=\(dy[i]) got \(dx[i]) want \(ref)") }
+            } else if !ref.isNaN, abs(Double(dx[i]) - ref) > 1e-7 * Double(abs(dy[i])) {
+                let e = ULP.error(dx[i], ref)
+                if e > worst { worst = e; worstX = xs[i] }
+            }
+        }
+        #expect(bad == 0, "\(s) backward \(t.isa): \(bad) beyond the bound (worst within it: \(worst) ulp at \(worstX))")
+        if s.op.saved == .either { // the output gives the same gradient bits
+            #expect(runBackward(s, t, saved: run(s, t, xs), dy).map(\.bitPattern) == dx.map(\.bitPattern))
+        }
+    }
+
+    /// Backward sweeps: tails, in place into the gradient, streaming, outputs off a vector boundary.
+    static func backwardSweeps(_ s: ElementwiseStep, _ t: KernelTable) {
+        for n in EdgeValues.sizes {
+            let xs = EdgeValues.random(count: n, seed: UInt64(n) + 100), dy = gradients(n, seed: UInt64(n))
+            let saved = savedFor(s, t, xs)
+            let dx = runBackward(s, t, saved: saved, dy)
+            #expect(runBackward(s, t, saved: saved, dy, streaming: true).map(\.bitPattern) == dx.map(\.bitPattern), "\(s) n=\(n)")
+            var g = dy
+            g.withUnsafeMutableBufferPointer { gb in
+                if let saved {
+                    saved.withUnsafeBufferPointer { s.applyBackward(t, saved: $0.baseAddress, gb.baseAddress!, gb.baseAddress!, n, streaming: false) }
+                } else {
+                    s.applyBackward(t, saved: nil, gb.baseAddress!, gb.baseAddress!, n, streaming: false)
+                }
+            }
+            #expect(g.map(\.bitPattern) == dx.map(\.bitPattern), "\(s) n=\(n) in place")
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: (n + 64) * 4, alignment: 64)
+            defer { raw.deallocate() }
+            let out = raw.assumingMemoryBound(to: Float.self)
+            for off in [1, 5, 13] {
+                out.initialize(repeating: Float(bitPattern: 0x7FC0_7777), count: n + 32)
+                dy.withUnsafeBufferPointer { gb in
+                    if let saved {
+                        saved.withUnsafeBufferPointer { s.applyBackward(t, saved: $0.baseAddress, gb.baseAddress!, out + off, n, streaming: true) }
+                    } else {
+                        s.applyBackward(t, saved: nil, gb.baseAddress!, out + off, n, streaming: true)
+                    }
+                }
+                #expect((0..<n).allSatisfy { out[off + $0].bitPattern == dx[$0].bitPattern }, "\(s) n=\(n) off=\(off)")
+                #expect((0..<off).allSatisfy { out[$0].bitPattern == 0x7FC0_7777 } && (off + n..<n + 32).allSatisfy { out[$0].bitPattern == 0x7FC0_7777 })
+            }
+        }
+    }
+
+    /// The fused backward of a chain (chain_backward) against its steps' backward run one by one
+    /// on stored intermediates, with the step at every position: the same bits.
+    static func backwardAtEveryPositionOfAChain(_ s: ElementwiseStep, _ t: KernelTable) {
+        let xs = EdgeValues.random(count: 1000, seed: 6) + EdgeValues.specials
+        let dy = gradients(xs.count, seed: 8)
+        for filler in [ElementwiseStep.affine(scale: 0.75, bias: 0.125), .unary(.tanh), .unary(.gelu)] {
+            for pos in 0..<3 {
+                var steps = [filler, filler, filler]
+                steps[pos] = s
+                var values = [xs]
+                for st in steps { values.append(run(st, t, values.last!)) }
+                var g = dy
+                for j in stride(from: 2, through: 0, by: -1) {
+                    let saved: [Float]? = switch steps[j].op.saved {
+                    case .output: values[j + 1]
+                    case .none: nil
+                    case .input, .either: values[j]
+                    }
+                    g = runBackward(steps[j], t, saved: saved, g)
+                }
+                let c = steps.map(\.cStep)
+                var fused = [Float](repeating: .nan, count: xs.count)
+                xs.withUnsafeBufferPointer { x in dy.withUnsafeBufferPointer { d in fused.withUnsafeMutableBufferPointer {
+                    t.kernels.chain_backward(x.baseAddress, d.baseAddress, $0.baseAddress, xs.count, c, Int32(c.count), 0)
+                } } }
+                #expect(fused.map(\.bitPattern) == g.map(\.bitPattern), "\(t.isa) backward of \(steps)")
+            }
+        }
+    }
+
+    static func backwardSpecialCases(_ t: KernelTable) {
+        let one: [Float] = [1, 1, 1, 1]
+        // relu: 0 at the kink, the gradient passes for NaN (threshold_backward)
+        #expect(runBackward(.unary(.relu), t, saved: [0, -0.0, .nan, 2], one) == [0, 0, 1, 1])
+        // clamp: the gradient passes at the bounds, not outside, not for NaN
+        #expect(runBackward(.clamp(lower: -1, upper: 1), t, saved: [-1, 1, 1.5, .nan], one) == [1, 1, 0, 0])
+        #expect(runBackward(.clamp(lower: 2, upper: 1), t, saved: [1, 1.5, 2, 0], one) == [0, 0, 0, 0])
+        // the GELUs' limits at +-inf (PyTorch's formula gives NaN there: inf * 0)
+        for op in [UnaryOp.gelu, .geluTanh] {
+            #expect(runBackward(.unary(op), t, saved: [.infinity, -.infinity, 0], [1, 1, 1]) == [1, 0, 0.5])
+        }
+        // sigmoid and tanh from the output: y = 0.5 and 0 give the peak derivatives
+        #expect(runBackward(.unary(.sigmoid), t, saved: [0.5], [1]) == [0.25])
+        #expect(runBackward(.unary(.tanh), t, saved: [0], [1]) == [1])
+        #expect(runBackward(.affine(scale: -3, bias: 9), t, saved: nil, [2]) == [-6])
+    }
     static func accuracy(_ s: ElementwiseStep, _ t: KernelTable) {
         let xs = EdgeValues.random(count: 1 << 16, seed: 42) + (0..<20001).map { Float($0 - 10000) * 0.0015 }
         let ys = run(s, t, xs)
@@ -214,6 +358,10 @@ func table(_ isa: ISA) -> KernelTable { KernelTable(isa: isa)! }
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.scalar)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.scalar)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.scalar)) }
+    @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.scalar)) }
+    @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.scalar)) }
+    @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.scalar)) }
+    @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.scalar)) }
 }
 
 @Suite("Kernels: sse2", .enabled(if: ISA.sse2.isSupported, "this CPU does not run SSE2 (not x86-64)"))
@@ -226,6 +374,10 @@ struct SSE2KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.sse2)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.sse2)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.sse2)) }
+    @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.sse2)) }
+    @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.sse2)) }
+    @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.sse2)) }
+    @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.sse2)) }
 }
 
 @Suite("Kernels: avx2", .enabled(if: ISA.avx2.isSupported, "this CPU does not run AVX2 + FMA"))
@@ -238,6 +390,10 @@ struct AVX2KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.avx2)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.avx2)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.avx2)) }
+    @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.avx2)) }
+    @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.avx2)) }
+    @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.avx2)) }
+    @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.avx2)) }
 }
 
 @Suite("Kernels: avx512", .enabled(if: ISA.avx512.isSupported, "this CPU does not run AVX-512 F"))
@@ -250,6 +406,10 @@ struct AVX512KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.avx512)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.avx512)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.avx512)) }
+    @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.avx512)) }
+    @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.avx512)) }
+    @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.avx512)) }
+    @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.avx512)) }
 }
 
 @Suite("The op table") struct OpTableTests {

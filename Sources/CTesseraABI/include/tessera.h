@@ -76,10 +76,30 @@ tessera_status tessera_activation_run(tessera_runtime *runtime, tessera_activati
  * (clamp's a > b, NaN) are TESSERA_ERROR_INVALID_ARGUMENT. */
 tessera_status tessera_activation_run_with(tessera_runtime *runtime, tessera_activation op, float a, float b,
                                            const float *input, float *output, size_t count);
-/* One function per op, tessera_<name>(runtime, input, output, count): tessera_relu,
- * tessera_sigmoid, tessera_tanh, tessera_gelu, tessera_gelu_tanh, ... (default parameters). */
-#define TS_OP(name, ...) \
-  tessera_status tessera_##name(tessera_runtime *runtime, const float *input, float *output, size_t count);
+/* The backward of any op: grad_input = grad_output * op'(.) with parameters a, b, from the saved
+ * tensor the op reads: `input` (the forward's x: gelu, gelu_tanh, clamp, ...), `output` (its y:
+ * sigmoid, tanh), either (relu) or none (affine); the one it does not read may be NULL, a missing
+ * one is TESSERA_ERROR_NULL_POINTER.  tessera_op_saved(op): 0 input, 1 output, 2 either, 3 none.
+ * grad_input may be exactly grad_output; any other overlap is TESSERA_ERROR_OVERLAP. */
+int tessera_op_saved(int op);
+tessera_status tessera_activation_backward_with(tessera_runtime *runtime, tessera_activation op, float a, float b,
+                                                const float *input, const float *output, const float *grad_output,
+                                                float *grad_input, size_t count);
+
+/* One forward and one backward function per op, with the op's parameters (PyTorch's order) last:
+ *   tessera_relu(runtime, input, output, count), ..., tessera_affine(..., count, scale, bias),
+ *   tessera_clamp(..., count, min, max), ...;
+ *   tessera_relu_backward(runtime, input, output, grad_output, grad_input, count), ... */
+#define TESSERA_PARAMS_0
+#define TESSERA_PARAMS_1 , float a
+#define TESSERA_PARAMS_2 , float a, float b
+#define TESSERA_PARAMS_(n) TESSERA_PARAMS_##n
+#define TS_OP(name, NAME, params, ...)                                                                     \
+  tessera_status tessera_##name(tessera_runtime *runtime, const float *input, float *output,              \
+                                size_t count TESSERA_PARAMS_(params));                                     \
+  tessera_status tessera_##name##_backward(tessera_runtime *runtime, const float *input, const float *output, \
+                                           const float *grad_output, float *grad_input,                    \
+                                           size_t count TESSERA_PARAMS_(params));
 #include "tessera_ops.def"
 #undef TS_OP
 
@@ -88,6 +108,12 @@ tessera_status tessera_softmax(tessera_runtime *runtime, const float *input, flo
                                int rank, int dim);
 tessera_status tessera_log_softmax(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape,
                                    int rank, int dim);
+/* Their backward from the forward's output: grad_input = y * (dy - sum(dy * y)), or
+ * dy - exp(y) * sum(dy) for log-softmax.  grad_input may be exactly grad_output. */
+tessera_status tessera_softmax_backward(tessera_runtime *runtime, const float *output, const float *grad_output,
+                                        float *grad_input, const int64_t *shape, int rank, int dim);
+tessera_status tessera_log_softmax_backward(tessera_runtime *runtime, const float *output, const float *grad_output,
+                                            float *grad_input, const int64_t *shape, int rank, int dim);
 
 /* Pipelines: build once, run many times.  Adjacent element-wise steps fuse into one sweep;
  * a run of them before a softmax is folded into its first pass. */
@@ -100,6 +126,10 @@ tessera_status tessera_pipeline_add_clamp(tessera_pipeline *pipeline, float lowe
 tessera_status tessera_pipeline_add_softmax(tessera_pipeline *pipeline, int dim, int log);
 tessera_status tessera_pipeline_run(tessera_runtime *runtime, const tessera_pipeline *pipeline, const float *input,
                                     float *output, const int64_t *shape, int rank);
+/* The gradient with respect to the pipeline's input at `input`, in one sweep per element-wise run
+ * (intermediates recomputed, not stored).  grad_input may be exactly grad_output. */
+tessera_status tessera_pipeline_backward(tessera_runtime *runtime, const tessera_pipeline *pipeline, const float *input,
+                                         const float *grad_output, float *grad_input, const int64_t *shape, int rank);
 /* The fused program as text; valid until the calling thread's next Tessera call. */
 const char *tessera_pipeline_explain(const tessera_pipeline *pipeline);
 

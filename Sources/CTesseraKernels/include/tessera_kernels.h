@@ -24,6 +24,13 @@ typedef enum {
 /// What a caller's parameters of an op must satisfy (tessera_ops.def's `check` column).
 #define TS_CHECK_NONE 0
 #define TS_CHECK_ORDERED 1 /* a <= b */
+#define TS_CHECK_NONZERO_A 2 /* a != 0 */
+
+/// Which saved tensor an op's backward reads (tessera_ops.def's `saved` column).
+#define TS_SAVED_X 0
+#define TS_SAVED_Y 1
+#define TS_SAVED_EITHER 2
+#define TS_SAVED_NONE 3
 
 /// The element-wise ops, one per row of tessera_ops.def, in its order.
 typedef enum __attribute__((enum_extensibility(closed))) {
@@ -44,6 +51,7 @@ typedef struct {
   int params;
   float a, b; ///< the parameters' defaults
   int check;  ///< TS_CHECK_*
+  int saved;  ///< TS_SAVED_*
   int cheap;
   double ns;
 } ts_op_info;
@@ -56,6 +64,12 @@ const ts_op_info *ts_op_info_of(int op);
 /// last are stored normally), and the call ends with a store fence.  Many short rows:
 /// `rows_store`, which leaves one fence to the caller.
 typedef void (*ts_ew_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
+/// dx[i] = dy[i] * op'(.; a, b) from s, the saved tensor the op's row names (x or y; NULL
+/// where it reads none).  dx == dy (exactly in place) is allowed.  `nt` as for ts_ew_fn.
+typedef void (*ts_bw_fn)(const float *s, const float *dy, float *dx, size_t n, float a, float b, int nt);
+/// Longest chain `chain_backward` takes, and its L1 block.
+#define TS_BW_MAX_STEPS 16
+#define TS_BW_BLOCK 256
 /// y[i] = x[i] with the same store options.
 typedef void (*ts_unary_fn)(const float *x, float *y, size_t n, int nt);
 
@@ -80,11 +94,16 @@ void ts_line_carry_flush(ts_line_carry *carry);
 typedef struct {
   const char *name;           ///< "avx512", "avx2", "sse2", "scalar"
   ts_ew_fn forward[TS_OP_COUNT]; ///< indexed by ts_op
+  ts_bw_fn backward[TS_OP_COUNT]; ///< indexed by ts_op
   /// y[i] = x[i] (the bandwidth yardstick: one read, one write, streaming when `nt`)
   ts_unary_fn copy;
   /// y = steps[k-1](...steps[0](x)) with every step applied to a vector while it is in
   /// registers (one read, one write).  Same bits as running the steps one by one.
   void (*chain)(const float *x, float *y, size_t n, const ts_step *steps, int k, int nt);
+  /// dx = the backward of steps[0..<k] (k <= TS_BW_MAX_STEPS) at x for dy: the intermediates
+  /// recomputed per L1 block, nothing stored.  Same bits as the steps' backward kernels run one
+  /// by one on stored intermediates.  dx may be dy.
+  void (*chain_backward)(const float *x, const float *dy, float *dx, size_t n, const ts_step *steps, int k, int nt);
   /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
   float (*row_max)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
@@ -115,10 +134,22 @@ typedef struct {
   /// `nt`: streaming stores where out's alignment and stride allow them.
   void (*cols_finish)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, int log,
                       const float *a, const float *b, int nt);
+  /// Softmax backward of one row (or chunk): s = sum(dy * y) (log_softmax: sum(dy)) in double,
+  /// in an order that depends on n only.
+  double (*grad_sum)(const float *y, const float *dy, size_t n, int log);
+  /// dx = y * (dy - s) (softmax) or dy - exp(y) * s (log_softmax), s = s_hi + s_lo; dx may be dy.
+  void (*grad_finish)(const float *y, const float *dy, float *dx, size_t n, float s_hi, float s_lo, int log, int nt);
+  /// The same along a non-last dim: D rows of w contiguous columns, `stride` apart; per column
+  /// sum[j] (double), then dx with s[j] + s_lo[j] (floats).  dx may be dy.
+  void (*cols_grad_sum)(const float *y, const float *dy, size_t stride, size_t D, size_t w, int log, double *sum);
+  void (*cols_grad_finish)(const float *y, const float *dy, float *dx, size_t stride, size_t D, size_t w, int log,
+                           const float *s, const float *s_lo);
 } ts_kernels;
 
 /// The forward kernel of `op` in `t` (Swift reads the array through this).
 static inline ts_ew_fn ts_forward_kernel(const ts_kernels *t, int op) { return t->forward[op]; }
+/// The backward kernel of `op` in `t`.
+static inline ts_bw_fn ts_backward_kernel(const ts_kernels *t, int op) { return t->backward[op]; }
 
 /// The table for one instruction set, or NULL when this CPU cannot run it.
 const ts_kernels *ts_kernels_for(ts_isa isa);
