@@ -47,6 +47,23 @@ int main(void) {
   for (int j = 0; j < 256; j++) sum += y[j];
   CHECK(fabs(sum - 1) < 1e-5, "row sum %f", sum);
 
+  // backward: the pipeline's gradient at x for a gradient dy, in one sweep per element-wise run;
+  // and one op's, from the saved tensor it reads (tanh: its output; relu: input or output)
+  float *dy = malloc(N * sizeof(float)), *dx = malloc(N * sizeof(float));
+  for (int i = 0; i < N; i++) dy[i] = (float)((i % 7) - 3) * 0.25f;
+  CHECK(tessera_pipeline_backward(rt, p, x, dy, dx, pshape, 2) == TESSERA_OK, "backward: %s", tessera_last_error());
+  double gsum = 0;
+  for (int j = 0; j < 256; j++) gsum += dx[j];
+  printf("pipeline backward: row 0 gradient sums to %.2e (softmax's gradient is orthogonal to the ones)\n", gsum);
+  CHECK(fabs(gsum) < 1e-4 * 256, "softmax backward row sum %g", gsum);
+  float t[3] = {-0.5f, 0.0f, 0.5f}, gt[3] = {1, 1, 1}, dt[3];
+  CHECK(tessera_tanh_backward(rt, NULL, t, gt, dt, 3) == TESSERA_OK, "tanh backward");
+  CHECK(fabsf(dt[0] - 0.75f) < 1e-6f && dt[1] == 1.0f, "tanh backward values %g %g", dt[0], dt[1]);
+  CHECK(tessera_tanh_backward(rt, t, NULL, gt, dt, 3) == TESSERA_ERROR_NULL_POINTER, "tanh needs its output");
+  printf("tanh backward without its output -> \"%s\"\n", tessera_last_error());
+  free(dy);
+  free(dx);
+
   // errors: a status and a message, nothing written, no crash
   float guard[4] = {7, 7, 7, 7};
   CHECK(tessera_tanh(rt, NULL, guard, 4) == TESSERA_ERROR_NULL_POINTER, "null input");

@@ -52,6 +52,32 @@ err = np.max(np.abs(out - ref) / ref)
 print(f"   softmax: max relative error {err:.2e}, row sums within {np.max(np.abs(out.sum(axis=1) - 1)):.1e} of 1")
 failures += err > 2e-6
 
+# backward: the gradient of a training step, from the saved tensor each op reads
+dy = rng.standard_normal(x.size).astype(np.float32)
+dx = np.empty_like(x)
+check(lib.tessera_sigmoid(rt, ptr(x), ptr(y), x.size))
+check(lib.tessera_sigmoid_backward(rt, None, ptr(y), ptr(dy), ptr(dx), x.size))  # sigmoid reads its output
+yd = y.astype(np.float64)  # from the output: exact for the y it is given (as oneDNN's use_dst)
+ref = dy * yd * (1 - yd)
+err = np.max(np.abs(dx - ref) / np.maximum(np.abs(ref), 1e-6))
+print(f"sigmoid backward: max error {err:.2e}")
+failures += err > 1e-4
+check(lib.tessera_gelu_tanh_backward(rt, ptr(x), None, ptr(dy), ptr(dx), x.size))  # the GELUs read the input
+c, k = math.sqrt(2 / math.pi), 0.044715
+t = np.tanh(c * (xd + k * xd ** 3))
+ref = dy * (0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * c * (1 + 3 * k * xd * xd))
+err = np.max(np.abs(dx - ref) / np.maximum(np.abs(ref), 1e-3))
+print(f"gelu_tanh backward: max error {err:.2e}")
+failures += err > 1e-4
+ds = rng.standard_normal((64, 1000)).astype(np.float32)
+dsx = np.empty_like(ds)
+check(lib.tessera_softmax_backward(rt, ptr(out), ptr(ds), ptr(dsx), shape, rank, -1))
+od = out.astype(np.float64)
+ref = od * (ds - (ds * od).sum(axis=1, keepdims=True))
+err = np.max(np.abs(dsx - ref)) / np.max(np.abs(ref))
+print(f"softmax backward: max error {err:.2e} of the largest gradient")
+failures += err > 1e-5
+
 status = lib.tessera_sigmoid(rt, None, ptr(y), 4)
 print(f"null input -> status {status}: {lib.tessera_last_error().decode()}")
 failures += status != 1

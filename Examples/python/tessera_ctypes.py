@@ -31,8 +31,17 @@ def load(path=None):
     lib.tessera_op_name.argtypes = [ctypes.c_int]
     lib.tessera_op_from_name.argtypes = [ctypes.c_char_p]
     lib.tessera_op_parameter_count.argtypes = [ctypes.c_int]
-    for name in op_names(lib):
-        getattr(lib, "tessera_" + name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t]
+    for i, name in enumerate(op_names(lib)):
+        params = [ctypes.c_float] * lib.tessera_op_parameter_count(i)
+        getattr(lib, "tessera_" + name).argtypes = [ctypes.c_void_p, f32p, f32p, ctypes.c_size_t] + params
+        getattr(lib, "tessera_" + name + "_backward").argtypes = [ctypes.c_void_p, f32p, f32p, f32p, f32p, ctypes.c_size_t] + params
+    lib.tessera_op_saved.argtypes = [ctypes.c_int]
+    lib.tessera_activation_backward_with.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_float,
+                                                     f32p, f32p, f32p, f32p, ctypes.c_size_t]
+    for name in ["tessera_softmax_backward", "tessera_log_softmax_backward"]:
+        getattr(lib, name).argtypes = [ctypes.c_void_p, f32p, f32p, f32p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_int]
+    lib.tessera_pipeline_backward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f32p, f32p, f32p,
+                                              ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     lib.tessera_activation_run.argtypes = [ctypes.c_void_p, ctypes.c_int, f32p, f32p, ctypes.c_size_t]
     lib.tessera_activation_run_with.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_float,
                                                 f32p, f32p, ctypes.c_size_t]
@@ -63,7 +72,9 @@ def check(lib, status):
 
 
 def ptr(a):
-    """A contiguous float32 numpy array as float *."""
+    """A contiguous float32 numpy array as float * (None: NULL, for a saved tensor an op does not read)."""
+    if a is None:
+        return None
     assert a.dtype.name == "float32" and a.flags["C_CONTIGUOUS"]
     return a.ctypes.data_as(f32p)
 
