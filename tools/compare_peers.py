@@ -12,7 +12,11 @@ needs these packages.  What each peer runs, into preallocated outputs:
                intra_op_num_threads = workers, sequential execution
   PyTorch      out= variants (aten ops), torch.set_num_threads(workers)
   memory limit tools/memory_limit.c: y = max(x, 0) with streaming stores over pthreads
-               (compiled by this script with cc), the floor for 8 bytes moved per element
+               (compiled by this script with cc), the floor for 8 bytes moved per element;
+               for the *_backward rows dx = dy * (x > 0), 12 bytes per element
+Backward rows compare with PyTorch's aten backward ops into a preallocated grad_input
+(threshold_backward, sigmoid_backward, tanh_backward, gelu_backward, _softmax_backward_data,
+_log_softmax_backward_data); onnxruntime's CPU build has no training kernels.
 Blocks of calls alternate over three rounds (the host's speed drifts), each block after
 50 ms of untimed calls.  Target (issue 13): Tessera <= 0.9x the faster peer, or <= 1.15x
 the memory limit where that is the bound.
@@ -70,11 +74,15 @@ so = os.path.join(tmp, "memory_limit.so")
 subprocess.check_call(["cc", "-O2", "-shared", "-fPIC", "-pthread", os.path.join(ROOT, "tools", "memory_limit.c"), "-o", so])
 ml = ctypes.CDLL(so)
 ml.memory_limit_relu.argtypes = [tc.f32p, tc.f32p, ctypes.c_size_t, ctypes.c_int]
+ml.memory_limit_relu_backward.argtypes = [tc.f32p, tc.f32p, tc.f32p, ctypes.c_size_t, ctypes.c_int]
 
 n = 1 << 24
 xn = (np.random.default_rng(7).standard_normal(n) * 2).astype(np.float32)
 yn = np.empty_like(xn)
+gn = np.random.default_rng(8).standard_normal(n).astype(np.float32)  # backward: the gradient dy
+sn = np.empty_like(xn)  # backward: the saved forward output (sigmoid, tanh, softmax read y)
 xp, yp = xn.ctypes.data_as(tc.f32p), yn.ctypes.data_as(tc.f32p)
+gp, sp = gn.ctypes.data_as(tc.f32p), sn.ctypes.data_as(tc.f32p)
 
 # ---- the workloads: (op, shape, Tessera call, ONNX node builder, torch call) ----
 pipe = ctypes.c_void_p()
@@ -122,6 +130,47 @@ cases.append(("softmax_dim0", (4096, 4096), t_softmax(lib.tessera_softmax, (4096
 cases.append(("chain4", flat_shape, lambda rt: check(lib.tessera_pipeline_run(rt, pipe, xp, yp, flat, flat_rank)), onnx_chain,
               lambda x, y: (torch.clamp_min(x, 0, out=y), torch.sigmoid(y, out=y), torch.tanh(y, out=y),
                             torch.ops.aten.gelu.out(y, out=y))))
+# backward: (op, shape, Tessera call, None (onnxruntime's training ops are not in its CPU
+# inference build), torch aten backward op, the forward that makes the saved output)
+def t_bwd(fn, reads_output):
+    return lambda rt: check(fn(rt, None if reads_output else xp, sp if reads_output else None, gp, yp, n))
+
+
+def saved_unary(fn):
+    return lambda rt: check(fn(rt, xp, sp, n))
+
+
+def saved_softmax(fn, shape):
+    s, r = tc.shape(shape)
+    return lambda rt: check(fn(rt, xp, sp, s, r, -1))
+
+
+def t_softmax_bwd(fn, shape):
+    s, r = tc.shape(shape)
+    return lambda rt: check(fn(rt, sp, gp, yp, s, r, -1))
+
+
+backward = [
+    ("relu_backward", flat_shape, t_bwd(lib.tessera_relu_backward, False),
+     lambda x, s, g, y: torch.ops.aten.threshold_backward.grad_input(g, x, 0, grad_input=y), None),
+    ("sigmoid_backward", flat_shape, t_bwd(lib.tessera_sigmoid_backward, True),
+     lambda x, s, g, y: torch.ops.aten.sigmoid_backward.grad_input(g, s, grad_input=y), saved_unary(lib.tessera_sigmoid)),
+    ("tanh_backward", flat_shape, t_bwd(lib.tessera_tanh_backward, True),
+     lambda x, s, g, y: torch.ops.aten.tanh_backward.grad_input(g, s, grad_input=y), saved_unary(lib.tessera_tanh)),
+    ("gelu_backward", flat_shape, t_bwd(lib.tessera_gelu_backward, False),
+     lambda x, s, g, y: torch.ops.aten.gelu_backward.grad_input(g, x, approximate="none", grad_input=y), None),
+    ("gelu_tanh_backward", flat_shape, t_bwd(lib.tessera_gelu_tanh_backward, False),
+     lambda x, s, g, y: torch.ops.aten.gelu_backward.grad_input(g, x, approximate="tanh", grad_input=y), None),
+]
+for shape in [(4096, 4096), (65536, 256), (8, 1 << 21)]:
+    backward.append(("softmax_backward", shape, t_softmax_bwd(lib.tessera_softmax_backward, shape),
+                     lambda x, s, g, y: torch.ops.aten._softmax_backward_data.out(g, s, -1, torch.float32, grad_input=y),
+                     saved_softmax(lib.tessera_softmax, shape)))
+    backward.append(("log_softmax_backward", shape, t_softmax_bwd(lib.tessera_log_softmax_backward, shape),
+                     lambda x, s, g, y: torch.ops.aten._log_softmax_backward_data.out(g, s, -1, torch.float32, out=y),
+                     saved_softmax(lib.tessera_log_softmax, shape)))
+cases += [(op, shape, tf, None, fn, saved) for op, shape, tf, fn, saved in backward]
+cases = [c if len(c) == 6 else c + (None,) for c in cases]
 if args.ops:
     wanted = set(args.ops.split(","))
     cases = [c for c in cases if c[0] in wanted]
@@ -171,16 +220,26 @@ for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
     rt = ctypes.c_void_p()
     check(lib.tessera_runtime_create(threads, 0, None, ctypes.byref(rt)))
-    for op, shape, tf, onnx_nodes, torch_fn in cases:
+    for op, shape, tf, onnx_nodes, torch_fn, saved in cases:
+        is_bwd = op.endswith("_backward")
+        if saved is not None:
+            saved(rt)  # the forward output the backward reads, untimed
         runners = {"tessera": lambda tf=tf: tf(rt)}
-        if ort is not None:
+        if ort is not None and onnx_nodes is not None:
             r = ort_runner(onnx_nodes, shape, threads)
             if r is not None:
                 runners["onnxruntime"] = r
         if torch is not None:
             xt, yt = torch.from_numpy(xn).view(*shape), torch.from_numpy(yn).view(*shape)
-            runners["pytorch"] = lambda f=torch_fn, xt=xt, yt=yt: f(xt, yt)
-        runners["memory limit"] = lambda: ml.memory_limit_relu(xp, yp, n, threads)
+            if is_bwd:
+                st, gt = torch.from_numpy(sn).view(*shape), torch.from_numpy(gn).view(*shape)
+                runners["pytorch"] = lambda f=torch_fn, xt=xt, st=st, gt=gt, yt=yt: f(xt, st, gt, yt)
+            else:
+                runners["pytorch"] = lambda f=torch_fn, xt=xt, yt=yt: f(xt, yt)
+        if is_bwd:
+            runners["memory limit"] = lambda: ml.memory_limit_relu_backward(xp, gp, yp, n, threads)
+        else:
+            runners["memory limit"] = lambda: ml.memory_limit_relu(xp, yp, n, threads)
         times = {k: [] for k in runners}
         for k, f in runners.items():  # 0.2 s of warm-up for each before any timing
             warm(f, 0.2)
@@ -202,7 +261,8 @@ if ort is not None:
     vers.append(f"onnxruntime {ort.__version__}")
 if torch is not None:
     vers.append(f"PyTorch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})")
-vers.append(f"memory limit: plain C relu, AVX{'-512' if isa_ml == 512 else '2'} streaming stores")
+vers.append(f"memory limit: plain C relu, AVX{'-512' if isa_ml == 512 else '2'} streaming stores "
+            "(backward rows: dx = dy * (x > 0), AVX2, 12 bytes per element)")
 print("peers: " + ", ".join(vers))
 print(f"ns/element, medians of {args.repetitions} calls per peer in blocks alternating over {rounds} rounds; "
       "target: Tessera <= 0.9x the faster peer or <= 1.15x the memory limit")

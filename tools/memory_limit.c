@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct { const float *x; float *y; size_t n; int wide; } part;
+typedef struct { const float *x; const float *g; float *y; size_t n; int wide; } part;
 
 __attribute__((target("avx2"))) static void relu_avx2(const float *x, float *y, size_t n) {
   size_t i = 0;
@@ -31,14 +31,39 @@ __attribute__((target("avx512f"))) static void relu_avx512(const float *x, float
   _mm_sfence();
 }
 
+/// relu's backward dx = dy * (x > 0): the floor for 12 bytes moved per element (two reads, one write).
+__attribute__((target("avx2"))) static void relu_bwd_avx2(const float *x, const float *g, float *y, size_t n) {
+  size_t i = 0;
+  while (i < n && ((uintptr_t)(y + i) & 63)) { y[i] = x[i] > 0 ? g[i] : 0; i++; }
+  const __m256 z = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    __m256 a = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), z, _CMP_GT_OQ), _mm256_loadu_ps(g + i));
+    __m256 b = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i + 8), z, _CMP_GT_OQ), _mm256_loadu_ps(g + i + 8));
+    _mm256_stream_ps(y + i, a);
+    _mm256_stream_ps(y + i + 8, b);
+  }
+  for (; i < n; i++) y[i] = x[i] > 0 ? g[i] : 0;
+  _mm_sfence();
+}
+
 static void *run(void *arg) {
   part *p = arg;
-  if (p->wide) relu_avx512(p->x, p->y, p->n); else relu_avx2(p->x, p->y, p->n);
+  if (p->g) relu_bwd_avx2(p->x, p->g, p->y, p->n);
+  else if (p->wide) relu_avx512(p->x, p->y, p->n);
+  else relu_avx2(p->x, p->y, p->n);
   return NULL;
 }
 
+static int split(const float *x, const float *g, float *y, size_t n, int threads);
+
 /// Returns the ISA used (512 or 256), or -1 when the CPU has no AVX2.
-int memory_limit_relu(const float *x, float *y, size_t n, int threads) {
+int memory_limit_relu(const float *x, float *y, size_t n, int threads) { return split(x, NULL, y, n, threads); }
+/// The backward floor: dx = dy * (x > 0), AVX2 streaming stores.
+int memory_limit_relu_backward(const float *x, const float *dy, float *dx, size_t n, int threads) {
+  return split(x, dy, dx, n, threads);
+}
+
+static int split(const float *x, const float *g, float *y, size_t n, int threads) {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2")) return -1;
   int wide = __builtin_cpu_supports("avx512f");
@@ -48,7 +73,7 @@ int memory_limit_relu(const float *x, float *y, size_t n, int threads) {
   part p[64];
   for (int k = 0; k < threads; k++) {
     size_t lo = n * k / threads / 16 * 16, hi = k + 1 == threads ? n : n * (k + 1) / threads / 16 * 16;
-    p[k] = (part){x + lo, y + lo, hi - lo, wide};
+    p[k] = (part){x + lo, g ? g + lo : NULL, y + lo, hi - lo, wide};
   }
   for (int k = 1; k < threads; k++) pthread_create(&t[k], NULL, run, &p[k]);
   run(&p[0]);

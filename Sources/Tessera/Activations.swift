@@ -15,6 +15,19 @@ extension UnaryOp {
     public static let geluTanh = UnaryOp(.gelu_tanh)
     public static let affine = UnaryOp(.affine)
     public static let clamp = UnaryOp(.clamp)
+    public static let silu = UnaryOp(.silu)
+    public static let leakyReLU = UnaryOp(.leaky_relu)
+    public static let elu = UnaryOp(.elu)
+    public static let celu = UnaryOp(.celu)
+    public static let selu = UnaryOp(.selu)
+    public static let softplus = UnaryOp(.softplus)
+    public static let mish = UnaryOp(.mish)
+    public static let hardswish = UnaryOp(.hardswish)
+    public static let hardsigmoid = UnaryOp(.hardsigmoid)
+    public static let hardtanh = UnaryOp(.hardtanh)
+    public static let softsign = UnaryOp(.softsign)
+    public static let logsigmoid = UnaryOp(.logsigmoid)
+    public static let threshold = UnaryOp(.threshold)
 }
 
 extension UnaryOp {
@@ -29,6 +42,19 @@ extension UnaryOp {
         case .gelu_tanh: GELU(approximate: .tanh)
         case .affine: Affine()
         case .clamp: Clamp(lower: defaultParameters.0, upper: defaultParameters.1)
+        case .silu: SiLU()
+        case .leaky_relu: LeakyReLU()
+        case .elu: ELU()
+        case .celu: try! CELU()
+        case .selu: SELU()
+        case .softplus: try! Softplus()
+        case .mish: Mish()
+        case .hardswish: Hardswish()
+        case .hardsigmoid: Hardsigmoid()
+        case .hardtanh: try! Hardtanh()
+        case .softsign: Softsign()
+        case .logsigmoid: LogSigmoid()
+        case .threshold: Threshold(threshold: defaultParameters.0, value: defaultParameters.1)
         }
     }
 }
@@ -109,6 +135,103 @@ public struct Affine: ElementwiseLayer {
     public var scale: Float, bias: Float
     public init(scale: Float = 1, bias: Float = 0) { self.scale = scale; self.bias = bias }
     public var step: ElementwiseStep { .affine(scale: scale, bias: bias) }
+}
+
+/// x * sigmoid(x) (Swish), stable for large |x|.
+public struct SiLU: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.silu) }
+}
+
+/// x for x > 0, else `negativeSlope * x` (PyTorch's default 0.01).
+public struct LeakyReLU: ElementwiseLayer {
+    public var negativeSlope: Float
+    public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
+    public var step: ElementwiseStep { ElementwiseStep(.leakyReLU, negativeSlope) }
+}
+
+/// x for x > 0, else `alpha * (exp(x) - 1)`, with expm1's accuracy near 0.
+public struct ELU: ElementwiseLayer {
+    public var alpha: Float
+    public init(alpha: Float = 1) { self.alpha = alpha }
+    public var step: ElementwiseStep { ElementwiseStep(.elu, alpha) }
+}
+
+/// max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); alpha must not be 0.
+public struct CELU: ElementwiseLayer {
+    public let alpha: Float
+    public init(alpha: Float = 1) throws {
+        guard UnaryOp.celu.accepts(alpha, 0) else { throw TesseraError.invalidArgument("CELU alpha must not be 0") }
+        self.alpha = alpha
+    }
+    public var step: ElementwiseStep { ElementwiseStep(.celu, alpha) }
+}
+
+/// scale * (max(0, x) + min(0, alpha * (exp(x) - 1))) with PyTorch's fixed alpha and scale.
+public struct SELU: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.selu) }
+}
+
+/// (1 / beta) * log(1 + exp(beta * x)), and x where beta * x > threshold (PyTorch's defaults 1, 20).
+public struct Softplus: ElementwiseLayer {
+    public let beta: Float, threshold: Float
+    public init(beta: Float = 1, threshold: Float = 20) throws {
+        guard UnaryOp.softplus.accepts(beta, threshold) else { throw TesseraError.invalidArgument("Softplus beta must not be 0") }
+        self.beta = beta
+        self.threshold = threshold
+    }
+    public var step: ElementwiseStep { ElementwiseStep(.softplus, beta, threshold) }
+}
+
+/// x * tanh(softplus(x)), without overflow or cancellation in either tail.
+public struct Mish: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.mish) }
+}
+
+/// x * relu6(x + 3) / 6.
+public struct Hardswish: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.hardswish) }
+}
+
+/// relu6(x + 3) / 6, PyTorch's x/6 + 1/2 clamped to [0, 1].
+public struct Hardsigmoid: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.hardsigmoid) }
+}
+
+/// `min(max(x, minVal), maxVal)` (defaults -1, 1); its gradient is 0 at the bounds (PyTorch).
+public struct Hardtanh: ElementwiseLayer {
+    public let minVal: Float, maxVal: Float
+    public init(minVal: Float = -1, maxVal: Float = 1) throws {
+        guard UnaryOp.hardtanh.accepts(minVal, maxVal) else {
+            throw TesseraError.invalidArgument("Hardtanh minVal \(minVal) must not exceed maxVal \(maxVal)")
+        }
+        self.minVal = minVal
+        self.maxVal = maxVal
+    }
+    public var step: ElementwiseStep { ElementwiseStep(.hardtanh, minVal, maxVal) }
+}
+
+/// x / (1 + |x|); +-inf give +-1 (PyTorch's formula gives NaN there).
+public struct Softsign: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.softsign) }
+}
+
+/// log(sigmoid(x)) = -softplus(-x), stable on both sides.
+public struct LogSigmoid: ElementwiseLayer {
+    public init() {}
+    public var step: ElementwiseStep { .unary(.logsigmoid) }
+}
+
+/// x where x > threshold, else `value`.
+public struct Threshold: ElementwiseLayer {
+    public var threshold: Float, value: Float
+    public init(threshold: Float, value: Float) { self.threshold = threshold; self.value = value }
+    public var step: ElementwiseStep { ElementwiseStep(.threshold, threshold, value) }
 }
 
 /// `min(max(x, lower), upper)`; NaN stays NaN.

@@ -319,6 +319,9 @@ struct Bench {
     let y: AlignedStorage
     let pipeline: Pipeline
     let execution: FusedExecution
+    /// backward workloads: the gradient dy, and the saved tensor the op reads (the forward's output)
+    let grad: AlignedStorage?
+    let saved: AlignedStorage?
 
     /// `placement`: the runtime whose NUMA nodes the input and output pages are placed on
     /// (first touch by each node's workers), as a framework using Tessera's tensors would.
@@ -333,16 +336,42 @@ struct Bench {
         x = xs
         y = ys
         switch workload.op {
-        case .softmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: false)])
-        case .logSoftmax: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: true)])
+        case .softmax, .softmaxBackward: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: false)])
+        case .logSoftmax, .logSoftmaxBackward: pipeline = Pipeline(nodes: [.softmax(dim: -1, log: true)])
         case .softmaxDim0: pipeline = Pipeline(nodes: [.softmax(dim: 0, log: false)])
+        case .backward(let op): pipeline = Pipeline(nodes: [.step(.unary(op))])
         default: pipeline = Pipeline(nodes: workload.op.chainSteps.map { .step($0) })
+        }
+        if workload.op.isBackward {
+            let g = placement?.allocate(count: t.count) ?? AlignedStorage(count: t.count)
+            let dy = try Tensor(randomNormal: workload.shape, seed: 8)
+            dy.withUnsafeBufferPointer { g.pointer.update(from: $0.baseAddress!, count: t.count) }
+            let s = placement?.allocate(count: t.count) ?? AlignedStorage(count: t.count)
+            try RawOps.run(pipeline, input: xs.pointer, output: s.pointer, shape: workload.shape)
+            grad = g
+            saved = s
+        } else {
+            grad = nil
+            saved = nil
         }
     }
 
     func call(_ runtime: Runtime, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, shape: [Int]) {
-        try! RawOps.run(pipeline, input: input, output: output, shape: shape, fused: workload.fused, execution: execution,
-                        runtime: runtime)
+        let n = shape.reduce(1, *)
+        switch workload.op {
+        case .backward(let op):
+            try! RawOps.backward(.unary(op), input: input, output: saved!.pointer, gradOutput: grad!.pointer, gradInput: output,
+                                 count: n, runtime: runtime)
+        case .softmaxBackward, .logSoftmaxBackward:
+            try! RawOps.softmaxBackward(output: saved!.pointer, gradOutput: grad!.pointer, gradInput: output, shape: shape,
+                                        dim: -1, log: workload.op == .logSoftmaxBackward, runtime: runtime)
+        case .chain4Backward:
+            try! RawOps.backward(pipeline, input: input, gradOutput: grad!.pointer, gradInput: output, shape: shape,
+                                 fused: workload.fused, runtime: runtime)
+        default:
+            try! RawOps.run(pipeline, input: input, output: output, shape: shape, fused: workload.fused, execution: execution,
+                            runtime: runtime)
+        }
     }
 
     func time(runtime: Runtime, repetitions: Int) -> [Double] {

@@ -58,9 +58,10 @@ package struct Scenario: Equatable, Sendable {
             }
             for (j, opName) in ops.enumerated() {
                 // "activations": every activation of the op table, so a new row is swept without a config edit
-                let expanded = opName == "activations" ? ScaleOp.defaultSweep.filter { $0.unary != nil } : ScaleOp(rawValue: opName).map { [$0] }
+                let expanded = opName == "activations" ? ScaleOp.defaultSweep.filter { $0.unary != nil }
+                    : opName == "activations_backward" ? ScaleOp.backwardSweep : ScaleOp(rawValue: opName).map { [$0] }
                 guard let expanded else {
-                    throw bad("workloads[\(i)].ops[\(j)]", "\"activations\" or one of \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", ")), got '\(opName)'")
+                    throw bad("workloads[\(i)].ops[\(j)]", "\"activations\", \"activations_backward\" or one of \(ScaleOp.allCases.map(\.rawValue).joined(separator: ", ")), got '\(opName)'")
                 }
                 for op in expanded {
                 for (k, s) in sizes.enumerated() {
@@ -96,5 +97,8 @@ package struct Scenario: Equatable, Sendable {
         name: "default", description: "built-in default", repetitions: 15, workloads:
             ScaleOp.defaultSweep.filter { $0.unary != nil }.map { Workload(op: $0, shape: [1 << 24]) }
             + [ScaleOp.softmax, .logSoftmax].flatMap { op in [[4096, 4096], [65536, 256], [8, 1 << 21]].map { Workload(op: op, shape: $0) } }
-            + [true, false].map { Workload(op: .chain4, shape: [1 << 24], fused: $0) })
+            + [true, false].map { Workload(op: .chain4, shape: [1 << 24], fused: $0) }
+            + ScaleOp.backwardSweep.map { Workload(op: $0, shape: [1 << 24]) }
+            + [ScaleOp.softmaxBackward, .logSoftmaxBackward].flatMap { op in [[4096, 4096], [65536, 256], [8, 1 << 21]].map { Workload(op: op, shape: $0) } }
+            + [true, false].map { Workload(op: .chain4Backward, shape: [1 << 24], fused: $0) })
 }

@@ -15,9 +15,29 @@ package enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashabl
     case chain4
     /// scale, bias, relu, clamp: a memory-bound chain of four cheap steps
     case chainCheap
+    /// an op's backward from the saved tensor it reads (`<op>_backward`): two reads, one write
+    case backward(UnaryOp)
+    /// softmax / log_softmax backward along the last dim, from the output
+    case softmaxBackward
+    case logSoftmaxBackward
+    /// chain4's backward at x: fused (one sweep, intermediates recomputed) or unfused
+    case chain4Backward
 
     package static var allCases: [ScaleOp] {
         UnaryOp.allCases.map(ScaleOp.elementwise) + [.softmax, .logSoftmax, .softmaxDim0, .chain4, .chainCheap]
+            + UnaryOp.allCases.map(ScaleOp.backward) + [.softmaxBackward, .logSoftmaxBackward, .chain4Backward]
+    }
+
+    /// Every activation's backward (the scenario entry `activations_backward`).
+    package static var backwardSweep: [ScaleOp] {
+        UnaryOp.allCases.filter { $0 != .affine && $0 != .clamp }.map(ScaleOp.backward)
+    }
+
+    package var isBackward: Bool {
+        switch self {
+        case .backward, .softmaxBackward, .logSoftmaxBackward, .chain4Backward: true
+        default: false
+        }
     }
 
     /// What a sweep without --ops measures: every activation of the table (affine and clamp
@@ -34,6 +54,10 @@ package enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashabl
         case .softmaxDim0: "softmax_dim0"
         case .chain4: "chain4"
         case .chainCheap: "chain_cheap"
+        case .backward(let op): op.rawValue + "_backward"
+        case .softmaxBackward: "softmax_backward"
+        case .logSoftmaxBackward: "log_softmax_backward"
+        case .chain4Backward: "chain4_backward"
         }
     }
 
@@ -60,20 +84,23 @@ package enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashabl
         return nil
     }
 
-    package var isChain: Bool { self == .chain4 || self == .chainCheap }
-    package var isSoftmax: Bool { self == .softmax || self == .logSoftmax || self == .softmaxDim0 }
+    package var isChain: Bool { self == .chain4 || self == .chainCheap || self == .chain4Backward }
+    package var isSoftmax: Bool {
+        self == .softmax || self == .logSoftmax || self == .softmaxDim0 || self == .softmaxBackward || self == .logSoftmaxBackward
+    }
 
     /// The chain's pipeline (fusable steps only).
     package var chainSteps: [ElementwiseStep] {
         switch self {
-        case .chain4: [.unary(.relu), .unary(.sigmoid), .unary(.tanh), .unary(.gelu)]
+        case .chain4, .chain4Backward: [.unary(.relu), .unary(.sigmoid), .unary(.tanh), .unary(.gelu)]
         case .chainCheap: [.affine(scale: 0.5, bias: 0), .affine(scale: 1, bias: 0.25), .unary(.relu), .clamp(lower: -1, upper: 1)]
         default: unary.map { [.unary($0)] } ?? []
         }
     }
 
-    /// Bytes an ideal run moves per element: one read and one write (fused chains too).
-    package var bytesPerElement: Double { 8 }
+    /// Bytes an ideal run moves per element: one read and one write (fused chains too); a
+    /// backward two reads and one write.
+    package var bytesPerElement: Double { isBackward ? 12 : 8 }
 
     package static func parse(list: String) throws -> [ScaleOp] {
         let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -34,9 +34,27 @@ public enum Reference {
         case .gelu: gelu(x)
         case .gelu_tanh: geluTanh(x)
         case .affine: x * a + b
-        case .clamp: x.isNaN ? x : Swift.min(Swift.max(x, a), b)
+        case .clamp: a.isNaN || b.isNaN ? .nan : x.isNaN ? x : Swift.min(Swift.max(x, a), b)
+        case .silu: x * sigmoid(x)
+        case .leaky_relu: x > 0 ? x : x * a
+        case .elu: x > 0 ? x : a * Foundation.expm1(x)
+        case .celu: x > 0 ? x : a * Foundation.expm1(x / a)
+        case .selu: x > 0 ? seluScale * x : seluScale * seluAlpha * Foundation.expm1(x)
+        case .softplus: x * a > b ? x : softplus1(x * a) / a
+        case .mish: x * Foundation.tanh(softplus1(x))
+        case .hardswish: x * Swift.min(Swift.max(x + 3, 0), 6) / 6
+        case .hardsigmoid: x.isNaN ? x : Swift.min(Swift.max(x + 3, 0), 6) / 6
+        case .hardtanh: x.isNaN ? x : Swift.min(Swift.max(x, a), b)
+        case .softsign: x.isInfinite ? (x > 0 ? 1 : -1) : x / (1 + Swift.abs(x))
+        case .logsigmoid: Swift.min(x, 0) - Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+        case .threshold: x <= a ? b : x
         }
     }
+
+    static let seluAlpha = 1.6732632423543772848170429916717, seluScale = 1.0507009873554804934193349852946
+
+    /// log(1 + exp(z)) without overflow.
+    static func softplus1(_ z: Double) -> Double { Swift.max(z, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(z))) }
 
     /// The float64 reference of every row's derivative, at the saved value its backward reads
     /// (`op.saved`: x, or y for sigmoid and tanh, whose gradient is a function of the output).
@@ -52,6 +70,21 @@ public enum Reference {
             s.isInfinite ? (s > 0 ? 1 : 0) : geluTanhDerivative(s)
         case .affine: a
         case .clamp: s.isNaN || a.isNaN || b.isNaN ? 0 : (s >= a && s <= b ? 1 : 0)
+        case .silu: s.isInfinite ? (s > 0 ? 1 : 0) : sigmoid(s) * (1 + s * sigmoid(-s))
+        case .leaky_relu: s > 0 ? 1 : a
+        case .elu: s > 0 ? 1 : a * Foundation.exp(s)
+        case .celu: s > 0 ? 1 : Foundation.exp(s / a)
+        case .selu: s > 0 ? seluScale : seluScale * seluAlpha * Foundation.exp(s)
+        case .softplus: s * a > b ? 1 : sigmoid(s * a)
+        case .mish:
+            s.isInfinite ? (s > 0 ? 1 : 0)
+                : Foundation.tanh(softplus1(s)) + s * sigmoid(s) * (1 - Foundation.pow(Foundation.tanh(softplus1(s)), 2))
+        case .hardswish: s < -3 ? 0 : s <= 3 ? s / 3 + 0.5 : 1
+        case .hardsigmoid: s > -3 && s < 3 ? 1.0 / 6 : 0
+        case .hardtanh: s <= a || s >= b ? 0 : 1
+        case .softsign: 1 / ((1 + Swift.abs(s)) * (1 + Swift.abs(s)))
+        case .logsigmoid: sigmoid(-s)
+        case .threshold: s <= a ? 0 : 1
         }
     }
 
@@ -73,7 +106,23 @@ public enum Reference {
         switch op.id {
         case .affine: [op.defaultParameters, (0.5, 0.25), (-3, 7), (0, -0.0)]
         case .clamp: [op.defaultParameters, (-1, 1), (0.5, 0.5), (-0.0, 0)]
-        case .relu, .sigmoid, .tanh, .gelu, .gelu_tanh: [op.defaultParameters]
+        case .leaky_relu: [op.defaultParameters, (0.2, 0), (-0.5, 0)]
+        case .elu: [op.defaultParameters, (0.5, 0), (2.5, 0)]
+        case .celu: [op.defaultParameters, (0.5, 0), (3, 0)]
+        case .softplus: [op.defaultParameters, (2, 20), (0.5, 5)]
+        case .hardtanh: [op.defaultParameters, (-2, 0.5), (0, 6)]
+        case .threshold: [op.defaultParameters, (0.5, -1), (-2, 7)]
+        case .relu, .sigmoid, .tanh, .gelu, .gelu_tanh, .silu, .selu, .mish, .hardswish, .hardsigmoid, .softsign, .logsigmoid:
+            [op.defaultParameters]
+        }
+    }
+
+    /// Whether the kernel is correctly rounded (0.5 ULP: one rounding, or none).
+    public static func correctlyRounded(_ op: UnaryOp) -> Bool {
+        switch op.id {
+        case .relu, .affine, .clamp, .leaky_relu, .hardtanh, .threshold: true
+        case .sigmoid, .tanh, .gelu, .gelu_tanh, .silu, .elu, .celu, .selu, .softplus, .mish, .hardswish, .hardsigmoid,
+             .softsign, .logsigmoid: false
         }
     }
 

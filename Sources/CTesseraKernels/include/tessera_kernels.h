@@ -138,6 +138,7 @@ typedef struct {
   /// in an order that depends on n only.
   double (*grad_sum)(const float *y, const float *dy, size_t n, int log);
   /// dx = y * (dy - s) (softmax) or dy - exp(y) * s (log_softmax), s = s_hi + s_lo; dx may be dy.
+  /// `nt` == 3: streaming stores without the closing fence (the caller fences once).
   void (*grad_finish)(const float *y, const float *dy, float *dx, size_t n, float s_hi, float s_lo, int log, int nt);
   /// The same along a non-last dim: D rows of w contiguous columns, `stride` apart; per column
   /// sum[j] (double), then dx with s[j] + s_lo[j] (floats).  dx may be dy.
