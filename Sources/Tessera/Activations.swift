@@ -28,6 +28,8 @@ extension UnaryOp {
     public static let softsign = UnaryOp(.softsign)
     public static let logsigmoid = UnaryOp(.logsigmoid)
     public static let threshold = UnaryOp(.threshold)
+    public static let hardshrink = UnaryOp(.hardshrink)
+    public static let softshrink = UnaryOp(.softshrink)
 }
 
 extension UnaryOp {
@@ -55,6 +57,8 @@ extension UnaryOp {
         case .softsign: Softsign()
         case .logsigmoid: LogSigmoid()
         case .threshold: Threshold(threshold: defaultParameters.0, value: defaultParameters.1)
+        case .hardshrink: Hardshrink()
+        case .softshrink: Softshrink()
         }
     }
 }
@@ -232,6 +236,20 @@ public struct Threshold: ElementwiseLayer {
     public var threshold: Float, value: Float
     public init(threshold: Float, value: Float) { self.threshold = threshold; self.value = value }
     public var step: ElementwiseStep { ElementwiseStep(.threshold, threshold, value) }
+}
+
+/// x where |x| > lambda (default 0.5), else 0.
+public struct Hardshrink: ElementwiseLayer {
+    public var lambda: Float
+    public init(lambda: Float = 0.5) { self.lambda = lambda }
+    public var step: ElementwiseStep { ElementwiseStep(.hardshrink, lambda) }
+}
+
+/// x - lambda * sign(x) where |x| > lambda (default 0.5), else 0.
+public struct Softshrink: ElementwiseLayer {
+    public var lambda: Float
+    public init(lambda: Float = 0.5) { self.lambda = lambda }
+    public var step: ElementwiseStep { ElementwiseStep(.softshrink, lambda) }
 }
 
 /// `min(max(x, lower), upper)`; NaN stays NaN.

@@ -48,6 +48,8 @@ public enum Reference {
         case .softsign: x.isInfinite ? (x > 0 ? 1 : -1) : x / (1 + Swift.abs(x))
         case .logsigmoid: Swift.min(x, 0) - Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         case .threshold: x <= a ? b : x
+        case .hardshrink: Swift.abs(x) <= a ? 0 : x
+        case .softshrink: Swift.abs(x) <= a ? 0 : x - (x > 0 ? a : -a)
         }
     }
 
@@ -85,6 +87,7 @@ public enum Reference {
         case .softsign: 1 / ((1 + Swift.abs(s)) * (1 + Swift.abs(s)))
         case .logsigmoid: sigmoid(-s)
         case .threshold: s <= a ? 0 : 1
+        case .hardshrink, .softshrink: Swift.abs(s) <= a ? 0 : 1
         }
     }
 
@@ -112,6 +115,7 @@ public enum Reference {
         case .softplus: [op.defaultParameters, (2, 20), (0.5, 5)]
         case .hardtanh: [op.defaultParameters, (-2, 0.5), (0, 6)]
         case .threshold: [op.defaultParameters, (0.5, -1), (-2, 7)]
+        case .hardshrink, .softshrink: [op.defaultParameters, (0, 0), (2.5, 0)]
         case .relu, .sigmoid, .tanh, .gelu, .gelu_tanh, .silu, .selu, .mish, .hardswish, .hardsigmoid, .softsign, .logsigmoid:
             [op.defaultParameters]
         }
@@ -120,7 +124,7 @@ public enum Reference {
     /// Whether the kernel is correctly rounded (0.5 ULP: one rounding, or none).
     public static func correctlyRounded(_ op: UnaryOp) -> Bool {
         switch op.id {
-        case .relu, .affine, .clamp, .leaky_relu, .hardtanh, .threshold: true
+        case .relu, .affine, .clamp, .leaky_relu, .hardtanh, .threshold, .hardshrink, .softshrink: true
         case .sigmoid, .tanh, .gelu, .gelu_tanh, .silu, .elu, .celu, .selu, .softplus, .mish, .hardswish, .hardsigmoid,
              .softsign, .logsigmoid: false
         }
