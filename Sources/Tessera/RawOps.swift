@@ -53,6 +53,37 @@ public enum RawOps {
         try Engine.run(program, x: x, y: y, shape: shape, runtime: runtime, execution: execution)
     }
 
+    /// PReLU on caller memory: `weight` has 1 or `shape[1]` elements.
+    public static func prelu(input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?, shape: [Int],
+                             weight: UnsafeBufferPointer<Float>, runtime: Runtime = .default) throws {
+        let count = try elementCount(shape)
+        guard let w = weight.baseAddress, !weight.isEmpty else { throw TesseraError.nullPointer("weight") }
+        let (blocks, channels, inner) = try PReLU.geometry(shape, weights: weight.count)
+        let (x, y) = try check(input, output, count: count)
+        guard let x, let y else { return }
+        Engine.prelu(x: x, y: y, blocks: blocks, channels: channels, inner: inner, weight: w, runtime: runtime)
+    }
+
+    /// PReLU's backward on caller memory: `gradInput` (may be `gradOutput`) and `gradWeight`
+    /// (as many elements as `weight`).
+    public static func preluBackward(input: UnsafePointer<Float>?, gradOutput: UnsafePointer<Float>?,
+                                     gradInput: UnsafeMutablePointer<Float>?, shape: [Int], weight: UnsafeBufferPointer<Float>,
+                                     gradWeight: UnsafeMutableBufferPointer<Float>, runtime: Runtime = .default) throws {
+        let count = try elementCount(shape)
+        guard let w = weight.baseAddress, !weight.isEmpty else { throw TesseraError.nullPointer("weight") }
+        guard let gw = gradWeight.baseAddress else { throw TesseraError.nullPointer("gradWeight") }
+        guard gradWeight.count == weight.count else {
+            throw TesseraError.gradientShapeMismatch(name: "gradWeight", expected: [weight.count], got: [gradWeight.count])
+        }
+        let (blocks, channels, inner) = try PReLU.geometry(shape, weights: weight.count)
+        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        guard let dy, let dx else { gw.update(repeating: 0, count: weight.count); return }
+        guard let input else { throw TesseraError.nullPointer("input") }
+        try checkApart(input, dx, count: count, what: "input and gradInput")
+        Engine.preluBackward(x: input, dy: dy, dx: dx, blocks: blocks, channels: channels, inner: inner, weight: w,
+                             gradWeight: gw, runtime: runtime)
+    }
+
     // MARK: backward
 
     /// `gradInput = gradOutput * step'(.)` over `count` elements, from the saved tensor the op

@@ -313,6 +313,30 @@ public func tessera_pipeline_run(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x:
     }
 }
 
+@_cdecl("tessera_prelu")
+public func tessera_prelu(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
+                          _ shape: UnsafePointer<Int64>?, _ rank: Int32, _ w: UnsafePointer<Float>?, _ wc: Int) -> tessera_status {
+    guarded {
+        let s = try shapeArray(shape, rank)
+        guard let w else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "weight is NULL") }
+        try RawOps.prelu(input: x, output: y, shape: s, weight: UnsafeBufferPointer(start: w, count: try countOf(wc)),
+                         runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_prelu_backward")
+public func tessera_prelu_backward(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ dy: UnsafePointer<Float>?,
+                                   _ dx: UnsafeMutablePointer<Float>?, _ shape: UnsafePointer<Int64>?, _ rank: Int32,
+                                   _ w: UnsafePointer<Float>?, _ wc: Int, _ dw: UnsafeMutablePointer<Float>?) -> tessera_status {
+    guarded {
+        let s = try shapeArray(shape, rank)
+        guard let w, let dw else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "weight or grad_weight is NULL") }
+        let n = try countOf(wc)
+        try RawOps.preluBackward(input: x, gradOutput: dy, gradInput: dx, shape: s, weight: UnsafeBufferPointer(start: w, count: n),
+                                 gradWeight: UnsafeMutableBufferPointer(start: dw, count: n), runtime: try runtime(h))
+    }
+}
+
 @_cdecl("tessera_pipeline_backward")
 public func tessera_pipeline_backward(_ rt: OpaquePointer?, _ h: OpaquePointer?, _ x: UnsafePointer<Float>?,
                                       _ dy: UnsafePointer<Float>?, _ dx: UnsafeMutablePointer<Float>?,

@@ -115,6 +115,15 @@ tessera_status tessera_softmax_backward(tessera_runtime *runtime, const float *o
 tessera_status tessera_log_softmax_backward(tessera_runtime *runtime, const float *output, const float *grad_output,
                                             float *grad_input, const int64_t *shape, int rank, int dim);
 
+/* PReLU: x for x > 0, else weight[c] * x, c the index along dim 1 (weight_count == shape[1]), or
+ * one weight for the whole tensor (weight_count == 1).  Its backward writes grad_input (which may
+ * be exactly grad_output) and the weight's gradient grad_weight[0..<weight_count]. */
+tessera_status tessera_prelu(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape, int rank,
+                             const float *weight, size_t weight_count);
+tessera_status tessera_prelu_backward(tessera_runtime *runtime, const float *input, const float *grad_output,
+                                      float *grad_input, const int64_t *shape, int rank, const float *weight,
+                                      size_t weight_count, float *grad_weight);
+
 /* Pipelines: build once, run many times.  Adjacent element-wise steps fuse into one sweep;
  * a run of them before a softmax is folded into its first pass. */
 tessera_status tessera_pipeline_create(tessera_pipeline **out);

@@ -137,6 +137,8 @@ typedef struct {
   /// Softmax backward of one row (or chunk): s = sum(dy * y) (log_softmax: sum(dy)) in double,
   /// in an order that depends on n only.
   double (*grad_sum)(const float *y, const float *dy, size_t n, int log);
+  /// PReLU's weight gradient of one block: sum of x[i] * dy[i] where x[i] <= 0 (or NaN), in double.
+  double (*prelu_wsum)(const float *x, const float *dy, size_t n);
   /// dx = y * (dy - s) (softmax) or dy - exp(y) * s (log_softmax), s = s_hi + s_lo; dx may be dy.
   /// `nt` == 3: streaming stores without the closing fence (the caller fences once).
   void (*grad_finish)(const float *y, const float *dy, float *dx, size_t n, float s_hi, float s_lo, int log, int nt);
