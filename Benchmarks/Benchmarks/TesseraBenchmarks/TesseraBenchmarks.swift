@@ -57,6 +57,40 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // every op's backward at 2^24 from the saved tensor it reads (12 bytes per element), the
+    // softmax backward, and chain4's backward fused (one sweep) vs unfused
+    let grad = Buffers(shape: [1 << 24]), saved = Buffers(shape: [1 << 24])
+    for op in UnaryOp.allCases {
+        for w in workerCounts {
+            Benchmark("\(op.rawValue)_backward 16777216 w\(w)") { b in
+                let rt = runtime(w)
+                try RawOps.apply(.unary(op), input: big.x, output: saved.x, count: big.count, runtime: rt)
+                for _ in b.scaledIterations {
+                    try RawOps.backward(.unary(op), input: big.x, output: saved.x, gradOutput: grad.x, gradInput: big.y,
+                                        count: big.count, runtime: rt)
+                }
+            }
+        }
+    }
+    for shape in [[4096, 4096], [65536, 256], [8, 1 << 21]] {
+        Benchmark("softmax_backward \(shape[0])x\(shape[1]) w\(cores)") { b in
+            let rt = runtime(cores)
+            try RawOps.softmax(input: big.x, output: saved.x, shape: shape, runtime: rt)
+            for _ in b.scaledIterations {
+                try RawOps.softmaxBackward(output: saved.x, gradOutput: grad.x, gradInput: big.y, shape: shape, runtime: rt)
+            }
+        }
+    }
+    let chain4 = Pipeline { ReLU(); Sigmoid(); Tanh(); GELU() }
+    for fused in [true, false] {
+        Benchmark("chain4_backward \(fused ? "fused" : "unfused") 16777216 w\(cores)") { b in
+            let rt = runtime(cores)
+            for _ in b.scaledIterations {
+                try RawOps.backward(chain4, input: big.x, gradOutput: grad.x, gradInput: big.y, shape: [big.count], fused: fused, runtime: rt)
+            }
+        }
+    }
+
     // the two executors side by side at 2^20 (cache-resident: dispatch latency shows)
     let mid = Buffers(shape: [1 << 20])
     for op in UnaryOp.allCases {
