@@ -156,6 +156,17 @@ struct BackwardTests {
         for t in [1, 2, 8, 32] { #expect(try attn.backward(x, gradOutput: dy, runtime: parallelRuntime(threads: t)) == a1) }
     }
 
+    /// Every op of the table inside a pipeline, next to a costly and a cheap neighbour: fused and
+    /// unfused give the same bits, forward and backward.
+    @Test func everyOpFusesWithTheSameBitsForwardAndBackward() throws {
+        let x = try Tensor(randomNormal: [4099], standardDeviation: 3, seed: 71), dy = try Tensor(randomNormal: [4099], seed: 72)
+        for (name, layer, _) in allLayers {
+            let p = Pipeline { layer; Tanh(); Affine(scale: 0.5, bias: 0.25); layer }
+            #expect(try p.run(x).output == (try p.run(x, fused: false).output), "\(name) forward")
+            #expect(try p.backward(x, gradOutput: dy) == (try p.backward(x, gradOutput: dy, fused: false)), "\(name) backward")
+        }
+    }
+
     @Test func longChainsBackwardInSegments() throws {
         let x = try Tensor(randomNormal: [5000], seed: 51), dy = try Tensor(randomNormal: [5000], seed: 52)
         let steps: [PipelineNode] = (0..<40).map { i in .step(i % 2 == 0 ? .unary(.tanh) : .affine(scale: 1.5, bias: 0.01)) }
