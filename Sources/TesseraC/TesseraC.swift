@@ -90,7 +90,9 @@ private func runtime(_ h: OpaquePointer?) throws -> Runtime {
 }
 
 private func shapeArray(_ shape: UnsafePointer<Int64>?, _ rank: Int32) throws -> [Int] {
-    guard rank >= 0 else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "rank must be >= 0, got \(rank)") }
+    guard rank >= 0, rank <= TESSERA_MAX_RANK else {
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "rank must be 0...\(TESSERA_MAX_RANK), got \(rank)")
+    }
     if rank == 0 { return [] }
     guard let shape else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "shape is NULL for rank \(rank)") }
     let dims = (0..<Int(rank)).map { Int(shape[$0]) }
@@ -108,7 +110,8 @@ private func shapeArray(_ shape: UnsafePointer<Int64>?, _ rank: Int32) throws ->
 
 private func activation(_ op: tessera_activation) throws -> UnaryOp {
     guard let u = UnaryOp(index: Int(op.rawValue)) else {
-        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "unknown activation \(op.rawValue) (tessera_op_count() is \(UnaryOp.allCases.count))")
+        throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT,
+                       message: "unknown activation \(Int32(bitPattern: op.rawValue)) (expected 0..<\(UnaryOp.allCases.count), tessera_op_count())")
     }
     return u
 }
@@ -134,7 +137,9 @@ public func tessera_runtime_create(_ threads: Int32, _ tileBytes: Int, _ topolog
                                    _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tessera_status {
     guarded {
         guard let out else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "out is NULL") }
-        guard threads >= 0 else { throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "threads must be >= 0 (0 = default), got \(threads)") }
+        guard threads >= 0, threads <= Runtime.maxThreads else {
+            throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "threads must be 0...\(Runtime.maxThreads) (0 = default), got \(threads)")
+        }
         let topo = try topologyPath.map { try Topology.load(path: String(cString: $0)) }
         let rt = try Runtime(threads: threads == 0 ? nil : Int(threads), tileBytes: tileBytes == 0 ? nil : tileBytes, topology: topo)
         out.pointee = OpaquePointer(register(RuntimeBox(rt)))

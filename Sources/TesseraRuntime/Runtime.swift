@@ -12,7 +12,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidThreads(let n): "thread count must be at least 1, got \(n)"
+        case .invalidThreads(let n): "thread count must be 1...\(Runtime.maxThreads), got \(n)"
         case .invalidTileBytes(let n): "tile size must be at least 64 bytes, got \(n)"
         case .invalidEnvironment(let v, let value, let expected): "\(v)=\(value): expected \(expected)"
         case .invalidCache(let why): "cache model: \(why)"
@@ -55,7 +55,7 @@ public struct Runtime: Sendable, Equatable {
                 executor: ExecutorKind = .concurrentPerform, parallelThresholdNs: Double? = nil,
                 pinWorkers: Bool? = nil, cache: CacheModel? = nil, stores: StorePolicy = .auto) throws {
         let t = threads ?? Runtime.defaultThreads
-        guard t >= 1 else { throw RuntimeError.invalidThreads(t) }
+        guard t >= 1, t <= Runtime.maxThreads else { throw RuntimeError.invalidThreads(t) }
         let model = cache ?? CacheModel.detected
         let tb = tileBytes ?? model.defaultTileBytes
         guard tb >= 64 else { throw RuntimeError.invalidTileBytes(tb) }
@@ -83,6 +83,10 @@ public struct Runtime: Sendable, Equatable {
     /// Cores this process may run on, read once: Foundation recomputes
     /// `activeProcessorCount` from /proc and cgroup files on every call (24 µs here), which
     /// the spinning pool's per-call path paid before any tile ran.
+    /// The most workers a runtime takes (a worker is a claim on a thread and a scratch slot;
+    /// beyond this a count is more likely a caller's mistake than a machine).
+    public static let maxThreads = 4096
+
     public static let activeCores: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     /// Estimated work (ns) below which dispatch costs more than it saves, per executor.
@@ -114,8 +118,8 @@ public struct Runtime: Sendable, Equatable {
     /// Parses `TESSERA_THREADS` from `env`: nil when unset, throws when invalid.
     package static func threadsFromEnvironment(_ env: [String: String]) throws -> Int? {
         guard let raw = env["TESSERA_THREADS"] else { return nil }
-        guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 1 else {
-            throw RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: raw, expected: "an integer >= 1")
+        guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 1, n <= maxThreads else {
+            throw RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: raw, expected: "an integer 1...\(maxThreads)")
         }
         return n
     }

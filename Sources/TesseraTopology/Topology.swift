@@ -154,6 +154,9 @@ public struct TopologyFileError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Topology {
+    /// The largest CPU number a topology file may name (Linux's CONFIG_NR_CPUS tops out at 8192).
+    public static let maxCPU = 8191
+
     /// Loads a topology file:
     /// ```json
     /// { "name": "2 sockets x 16 cores",
@@ -183,7 +186,10 @@ extension Topology {
             if let s = n["cpus"] as? String { cpus = parseCPUList(s) }
             else if let a = n["cpus"] as? [Any] { cpus = a.compactMap { ($0 as? NSNumber)?.intValue }; if cpus?.count != a.count { cpus = nil } }
             guard let c = cpus, !c.isEmpty, c.allSatisfy({ $0 >= 0 }) else {
-                throw TopologyFileError(path: path, key: "\(key).cpus", expected: "a cpulist like \"0-15\" or an array of CPU numbers")
+                throw TopologyFileError(path: path, key: "\(key).cpus", expected: "a non-empty cpulist like \"0-15\" or an array of CPU numbers")
+            }
+            if let big = c.first(where: { $0 > Topology.maxCPU }) {
+                throw TopologyFileError(path: path, key: "\(key).cpus", expected: "CPU numbers up to \(Topology.maxCPU), got \(big)")
             }
             if let dup = c.first(where: { seen.contains($0) }) {
                 throw TopologyFileError(path: path, key: "\(key).cpus", expected: "CPUs not listed in another node (CPU \(dup) is)")
@@ -205,8 +211,16 @@ extension Topology {
                 throw TopologyFileError(path: path, key: "distances", expected: "a \(nodes.count)x\(nodes.count) array of integers")
             }
             let ints = rows.map { $0.compactMap { ($0 as? NSNumber)?.intValue } }
-            guard ints.allSatisfy({ $0.count == nodes.count && $0.allSatisfy { $0 >= 10 } }) else {
-                throw TopologyFileError(path: path, key: "distances", expected: "integers >= 10 (10 = local)")
+            guard ints.allSatisfy({ $0.count == nodes.count && $0.allSatisfy { $0 >= 10 && $0 <= 255 } }) else {
+                throw TopologyFileError(path: path, key: "distances", expected: "integers 10...255 (10 = local, as the ACPI SLIT)")
+            }
+            for i in 0..<nodes.count {
+                guard ints[i][i] == 10 else {
+                    throw TopologyFileError(path: path, key: "distances[\(i)][\(i)]", expected: "10 (a node's distance to itself), got \(ints[i][i])")
+                }
+                for j in 0..<i where ints[i][j] != ints[j][i] {
+                    throw TopologyFileError(path: path, key: "distances[\(i)][\(j)]", expected: "\(ints[j][i]) (symmetric with distances[\(j)][\(i)]), got \(ints[i][j])")
+                }
             }
             distances = ints
         }

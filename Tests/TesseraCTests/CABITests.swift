@@ -123,6 +123,14 @@ struct CABITests {
         #expect(tessera_sigmoid(nil, x, &y, Int(bitPattern: UInt(bitPattern: -1))) == TESSERA_ERROR_INVALID_ARGUMENT)
         #expect(lastError().contains("too large"))
         #expect(tessera_activation_run(nil, tessera_activation(rawValue: 99), x, &y, 8) == TESSERA_ERROR_INVALID_ARGUMENT)
+        #expect(tessera_activation_run(nil, tessera_activation(rawValue: UInt32(bitPattern: -1)), x, &y, 8) == TESSERA_ERROR_INVALID_ARGUMENT)
+        #expect(lastError().contains("unknown activation -1 "), "\(lastError())")
+        // the limits the header states: rank, threads
+        #expect(tessera_softmax(nil, x, &y, [Int64](repeating: 1, count: 17), 17, 0) == TESSERA_ERROR_INVALID_ARGUMENT)
+        #expect(lastError().contains("rank must be 0...16, got 17"))
+        var big: OpaquePointer?
+        #expect(tessera_runtime_create(1_000_000, 0, nil, &big) == TESSERA_ERROR_INVALID_ARGUMENT && big == nil)
+        #expect(lastError().contains("1000000"))
         // overlap that is not exactly in place
         let s = y.withUnsafeMutableBufferPointer { b in tessera_tanh(nil, b.baseAddress, b.baseAddress! + 1, 4) }
         #expect(s == TESSERA_ERROR_OVERLAP && lastError().contains("overlap"))

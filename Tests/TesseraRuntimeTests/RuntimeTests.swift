@@ -107,13 +107,15 @@ struct RuntimeTests {
         #expect(throws: RuntimeError.invalidThreads(0)) { try Runtime(threads: 0) }
         #expect(throws: RuntimeError.invalidTileBytes(8)) { try Runtime(tileBytes: 8) }
         #expect(try Runtime(threads: 32).threads == 32) // legal on any machine
+        #expect(throws: RuntimeError.invalidThreads(Runtime.maxThreads + 1)) { try Runtime(threads: Runtime.maxThreads + 1) }
+        #expect(RuntimeError.invalidThreads(1_000_000).description.contains("1000000"))
     }
 
     @Test func threadsFromTheEnvironment() throws {
         #expect(try Runtime.threadsFromEnvironment([:]) == nil)
         #expect(try Runtime.threadsFromEnvironment(["TESSERA_THREADS": "12"]) == 12)
-        for bad in ["0", "-3", "two", ""] {
-            #expect(throws: RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: bad, expected: "an integer >= 1")) {
+        for bad in ["0", "-3", "two", "", "1000000"] {
+            #expect(throws: RuntimeError.invalidEnvironment(variable: "TESSERA_THREADS", value: bad, expected: "an integer 1...\(Runtime.maxThreads)")) {
                 try Runtime.threadsFromEnvironment(["TESSERA_THREADS": bad])
             }
         }

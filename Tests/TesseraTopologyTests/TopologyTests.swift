@@ -52,6 +52,11 @@ struct TopologyTests {
             ("{\"nodes\": [{\"cpus\": \"0-1\"}, {\"cpus\": \"1-2\"}]}", "nodes[1].cpus"),
             ("{\"nodes\": [{\"cpus\": \"0\"}, {\"cpus\": \"1\"}], \"distances\": [[10]]}", "distances"),
             ("{\"nodes\": [{\"cpus\": \"0\", \"memory_gib\": -1}]}", "nodes[0].memory_gib"),
+            ("{\"nodes\": [{\"cpus\": [99999999999]}]}", "nodes[0].cpus"),
+            ("{\"nodes\": [{\"cpus\": []}]}", "nodes[0].cpus"),
+            ("{\"nodes\": [{\"cpus\": \"0\"}, {\"cpus\": \"1\"}], \"distances\": [[10, 20], [21, 10]]}", "distances[1][0]"),
+            ("{\"nodes\": [{\"cpus\": \"0\"}, {\"cpus\": \"1\"}], \"distances\": [[12, 20], [20, 10]]}", "distances[0][0]"),
+            ("{\"nodes\": [{\"cpus\": \"0\"}, {\"cpus\": \"1\"}], \"distances\": [[10, 20, 30], [20, 10]]}", "distances"),
         ]
         for (text, key) in cases {
             let path = tempFile(text)

@@ -48,6 +48,10 @@ typedef enum {
   TESSERA_OP_COUNT
 } tessera_activation;
 
+/* The largest `rank` a shape may have: `shape` must point to `rank` elements (a rank larger than
+ * the array behind it is read past; larger than this is TESSERA_ERROR_INVALID_ARGUMENT). */
+#define TESSERA_MAX_RANK 16
+
 typedef struct tessera_runtime tessera_runtime;
 typedef struct tessera_pipeline tessera_pipeline;
 
@@ -56,7 +60,8 @@ const char *tessera_last_error(void);
 /* Library version, e.g. "0.1.0". */
 const char *tessera_version(void);
 
-/* threads: 0 = default (TESSERA_THREADS or the cores); tile_bytes: 0 = default;
+/* threads: 0 = default (TESSERA_THREADS or the cores), at most 4096 (more workers than cores is
+ * allowed: they share the cores); tile_bytes: 0 = default;
  * topology_json_path: NULL = this machine's topology. */
 tessera_status tessera_runtime_create(int threads, size_t tile_bytes, const char *topology_json_path,
                                       tessera_runtime **out);
