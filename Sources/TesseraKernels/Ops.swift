@@ -98,19 +98,6 @@ public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codab
 
     /// XNNPACK-style variant name: `op.isa.method`.
     public func variantName(_ isa: ISA) -> String { "\(rawValue).\(isa).\(method)" }
-
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let op = UnaryOp(rawValue: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown op '\(name)'"))
-        }
-        self = op
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }
 
 /// One element-wise step of a pipeline: an op of the table with its parameters.

@@ -66,19 +66,6 @@ package enum ScaleOp: RawRepresentable, CaseIterable, Codable, Sendable, Hashabl
         self = op
     }
 
-    package init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let op = ScaleOp(rawValue: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown op '\(name)'"))
-        }
-        self = op
-    }
-
-    package func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
-
     package var unary: UnaryOp? {
         if case .elementwise(let op) = self { return op }
         return nil

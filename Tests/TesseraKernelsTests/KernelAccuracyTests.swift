@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Tessera
 import TesseraKernels
@@ -421,6 +422,11 @@ struct AVX512KernelTests {
             #expect((0...2).contains(op.parameterCount) && op.accepts(op.defaultParameters.0, op.defaultParameters.1))
         }
         #expect(UnaryOp(rawValue: "swish") == nil && UnaryOp(index: UnaryOp.allCases.count) == nil && UnaryOp(index: -1) == nil)
+        // Codable as its name (the JSON contract), through RawRepresentable's coding
+        let json = try! JSONEncoder().encode(UnaryOp.allCases)
+        #expect(String(decoding: json, as: UTF8.self).hasPrefix("[\"relu\",\"sigmoid\""))
+        #expect(try! JSONDecoder().decode([UnaryOp].self, from: json) == UnaryOp.allCases)
+        #expect((try? JSONDecoder().decode([UnaryOp].self, from: Data("[\"swish\"]".utf8))) == nil)
     }
 
     @Test func everyOpHasTestParametersItAccepts() {
