@@ -18,6 +18,8 @@ import PackageDescription
 //   layer scale-test: TesseraScaling ArgumentParser
 //   layer tessera-accuracy: Tessera _TesseraTestSupport Dispatch Synchronization
 //   layer _TesseraTestSupport: Tessera CTesseraKernels
+//   layer TesseraFuzzTargets: Tessera TesseraC TesseraScaling TesseraTopology _TesseraTestSupport Dispatch Synchronization
+//   layer tessera-fuzz: TesseraFuzzTargets
 //   C: CTesseraKernels (per-ISA kernels, the op table tessera_ops.def), CTesseraSystem (OS shims),
 //   CTesseraABI (the C ABI's header; it includes tessera_ops.def)
 let package = Package(
@@ -49,13 +51,17 @@ let package = Package(
         .target(name: "_TesseraTestSupport", dependencies: ["Tessera"]),
         // release-mode command: every float32 input through sigmoid, tanh and both GELUs
         .executableTarget(name: "tessera-accuracy", dependencies: ["Tessera", "_TesseraTestSupport"]),
+        // the fuzz targets (Fuzz/README.md): replayed by the tests, fuzzed by tools/fuzz.sh
+        .target(name: "TesseraFuzzTargets",
+                dependencies: ["Tessera", "TesseraC", "TesseraScaling", "TesseraTopology", "_TesseraTestSupport"]),
+        .executableTarget(name: "tessera-fuzz", dependencies: ["TesseraFuzzTargets"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels", "Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTopologyTests", dependencies: ["TesseraTopology"]),
         .testTarget(name: "TesseraRuntimeTests", dependencies: ["TesseraRuntime", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraGraphTests", dependencies: ["TesseraGraph", "Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraScalingTests", dependencies: ["TesseraScaling"]),
-        .testTarget(name: "TesseraCTests", dependencies: ["TesseraC", "CTesseraABI", "_TesseraTestSupport"]),
+        .testTarget(name: "TesseraCTests", dependencies: ["TesseraC", "CTesseraABI", "_TesseraTestSupport", "TesseraFuzzTargets"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,6 +7,8 @@
 extern const ts_kernels ts_table_scalar;
 #if defined(__x86_64__)
 extern const ts_kernels ts_table_sse2, ts_table_avx2, ts_table_avx512;
+#elif defined(__aarch64__)
+extern const ts_kernels ts_table_neon;
 #endif
 
 int ts_isa_supported(ts_isa isa) {
@@ -17,6 +19,8 @@ int ts_isa_supported(ts_isa isa) {
   case TS_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   case TS_ISA_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
                              __builtin_cpu_supports("fma");
+#elif defined(__aarch64__)
+  case TS_ISA_NEON: return 1; // Advanced SIMD with FMA is part of the AArch64 base ISA
 #endif
   default: return 0;
   }
@@ -30,6 +34,8 @@ const ts_kernels *ts_kernels_for(ts_isa isa) {
   case TS_ISA_SSE2: return &ts_table_sse2;
   case TS_ISA_AVX2: return &ts_table_avx2;
   case TS_ISA_AVX512: return &ts_table_avx512;
+#elif defined(__aarch64__)
+  case TS_ISA_NEON: return &ts_table_neon;
 #endif
   default: return NULL;
   }
@@ -40,7 +46,7 @@ ts_isa ts_best_isa(void) {
   const char *env = getenv("TESSERA_ISA");
   if (env) {
     for (int i = 0; i < TS_ISA_COUNT; i++) {
-      static const char *const names[] = {"scalar", "sse2", "avx2", "avx512"};
+      static const char *const names[] = {"scalar", "sse2", "avx2", "avx512", "neon"};
       if (strcmp(env, names[i]) == 0) cap = i;
     }
   }

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 int ts_advise_hugepages(void *p, size_t bytes) {
@@ -20,13 +22,22 @@ int ts_advise_hugepages(void *p, size_t bytes) {
 #endif
 }
 
+// a floating-point register operand: SSE on x86, FP/SIMD on arm64, memory elsewhere
+#if defined(__x86_64__) || defined(__i386__)
+#define TS_FREG(v) "+x"(v)
+#elif defined(__aarch64__)
+#define TS_FREG(v) "+w"(v)
+#else
+#define TS_FREG(v) "+m"(v)
+#endif
+
 double ts_compute_burn(long iterations) {
   double a0 = 1, a1 = 1.1, a2 = 1.2, a3 = 1.3, a4 = 1.4, a5 = 1.5, a6 = 1.6, a7 = 1.7;
   for (long k = 0; k < iterations; k++) {
     a0 = a0 * 0.9999999 + 1e-7; a1 = a1 * 0.9999999 + 1e-7; a2 = a2 * 0.9999999 + 1e-7; a3 = a3 * 0.9999999 + 1e-7;
     a4 = a4 * 0.9999999 + 1e-7; a5 = a5 * 0.9999999 + 1e-7; a6 = a6 * 0.9999999 + 1e-7; a7 = a7 * 0.9999999 + 1e-7;
     // registers only: the compiler may neither fold the chains nor spill them
-    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
+    __asm__ volatile("" : TS_FREG(a0), TS_FREG(a1), TS_FREG(a2), TS_FREG(a3), TS_FREG(a4), TS_FREG(a5), TS_FREG(a6), TS_FREG(a7));
   }
   return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
@@ -122,6 +133,18 @@ long ts_cache_size(int level) {
   case 2: return sysconf(_SC_LEVEL2_CACHE_SIZE);
   case 3: return sysconf(_SC_LEVEL3_CACHE_SIZE);
   }
+#elif defined(__APPLE__)
+  // Apple Silicon reports the performance cores' caches per level (hw.perflevel0.*); Intel
+  // Macs the plain names.  Not built or run here (no macOS machine): see the README.
+  static const char *const names[3][2] = {{"hw.perflevel0.l1dcachesize", "hw.l1dcachesize"},
+                                          {"hw.perflevel0.l2cachesize", "hw.l2cachesize"},
+                                          {"hw.perflevel0.l3cachesize", "hw.l3cachesize"}};
+  if (level >= 1 && level <= 3)
+    for (int i = 0; i < 2; i++) {
+      int64_t v = 0;
+      size_t len = sizeof v;
+      if (sysctlbyname(names[level - 1][i], &v, &len, NULL, 0) == 0 && v > 0) return (long)v;
+    }
 #endif
   (void)level;
   return 0;

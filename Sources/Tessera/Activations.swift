@@ -58,7 +58,7 @@ extension UnaryOp {
         case .logsigmoid: LogSigmoid()
         case .threshold: Threshold(threshold: defaultParameters.0, value: defaultParameters.1)
         case .hardshrink: Hardshrink()
-        case .softshrink: Softshrink()
+        case .softshrink: try! Softshrink()
         }
     }
 }
@@ -247,8 +247,14 @@ public struct Hardshrink: ElementwiseLayer {
 
 /// x - lambda * sign(x) where |x| > lambda (default 0.5), else 0.
 public struct Softshrink: ElementwiseLayer {
-    public var lambda: Float
-    public init(lambda: Float = 0.5) { self.lambda = lambda }
+    public let lambda: Float
+    /// `lambda` must be >= 0 (PyTorch's check).
+    public init(lambda: Float = 0.5) throws {
+        guard UnaryOp.softshrink.accepts(lambda, 0) else {
+            throw TesseraError.invalidArgument("Softshrink lambda must be >= 0, got \(lambda)")
+        }
+        self.lambda = lambda
+    }
     public var step: ElementwiseStep { ElementwiseStep(.softshrink, lambda) }
 }
 

@@ -73,7 +73,7 @@ extension Engine {
         switch strategy {
         case .slabs:
             // scratch: the slab packed contiguously (then its exps, for softmax), maxima, sums
-            let eBytes = D * w * 4
+            let eBytes = (D * w * 4 + 63) & ~63 // the sums after it are doubles: 8-byte (here 64-byte) aligned (UBSan)
             let mBytes = (mRows * w * 4 + 7) & ~7
             runtime.run(plan, scratchBytes: eBytes + mBytes + chunks * w * 8) { ctx in
                 let k = table.kernels
@@ -100,7 +100,7 @@ extension Engine {
             let pms = SendablePointer(pm), pss = SendablePointer(ps)
             // pass 1: per chunk of rows, per column: max and sum of exp(x - max) over the packed
             // chunk; softmax copies the exps to the output, log_softmax with a prologue its output
-            let eBytes = columnChunk * w * 4
+            let eBytes = (columnChunk * w * 4 + 63) & ~63 // doubles follow: aligned
             runtime.run(plan, scratchBytes: eBytes + w * 16) { ctx in
                 let k = table.kernels
                 // chunks vary fastest: workers taking neighbouring tiles read different rows, not

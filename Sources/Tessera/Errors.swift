@@ -9,8 +9,9 @@ public enum TesseraError: Error, Equatable, CustomStringConvertible, Sendable {
     case dimOutOfRange(dim: Int, rank: Int)
     /// an output tensor or buffer whose shape is not the input's
     case outputShapeMismatch(expected: [Int], got: [Int])
-    /// input and output overlap without being exactly the same memory
-    case overlappingBuffers
+    /// two buffers (named in the string, e.g. "input and output") overlap without being exactly
+    /// the same memory where that is allowed
+    case overlappingBuffers(String)
     /// a null pointer for a non-empty tensor
     case nullPointer(String)
     /// a reshape whose element count differs
@@ -27,7 +28,7 @@ public enum TesseraError: Error, Equatable, CustomStringConvertible, Sendable {
         case .invalidShape(let s): "shape \(s) has a negative extent"
         case .dimOutOfRange(let d, let r): "dim \(d) is out of range for a tensor of rank \(r) (expected \(-max(r, 1))...\(max(r, 1) - 1))"
         case .outputShapeMismatch(let e, let g): "output shape \(g) does not match the input shape \(e)"
-        case .overlappingBuffers: "input and output overlap but are not the same buffer (use the in-place form)"
+        case .overlappingBuffers(let what): "\(what) overlap (only output == input, or gradInput == gradOutput, may share memory)"
         case .nullPointer(let what): "\(what) is null"
         case .reshapeMismatch(let f, let t): "cannot reshape \(f) to \(t): element counts differ"
         case .invalidArgument(let m): m

@@ -61,8 +61,15 @@ extension Pipeline {
     }
 }
 
+extension ElementwiseStep {
+    /// Throws unless the op accepts the parameters (hardtanh's min <= max, ...).
+    func validate() throws {
+        guard op.accepts(a, b) else { throw TesseraError.invalidArgument("invalid parameters (\(a), \(b)) for \(op.rawValue)") }
+    }
+}
+
 extension Program {
-    /// Checks every stage's dims and reshapes against the shapes they will see.
+    /// Checks every stage's parameters, dims and reshapes against the shapes they will see.
     public func validate(inputShape: [Int]) throws {
         var shape = inputShape
         for stage in stages {
@@ -71,10 +78,11 @@ extension Program {
                 let n = try elementCount(s)
                 guard n == shape.reduce(1, *) else { throw TesseraError.reshapeMismatch(from: shape, to: s) }
                 shape = s
-            case .softmax(_, let dim, _):
+            case .softmax(let prologue, let dim, _):
+                try prologue.forEach { try $0.validate() }
                 _ = try normalizedDim(dim, rank: shape.count)
-            case .elementwise:
-                break
+            case .elementwise(let steps):
+                try steps.forEach { try $0.validate() }
             }
         }
     }

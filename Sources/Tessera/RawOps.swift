@@ -7,6 +7,7 @@ public enum RawOps {
     /// `output = step(input)` over `count` elements.
     public static func apply(_ step: ElementwiseStep, input: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>?,
                              count: Int, runtime: Runtime = .default) throws {
+        try step.validate()
         let (x, y) = try check(input, output, count: count)
         guard let x, let y else { return }
         Engine.elementwise(step, x: x, y: y, count: count, runtime: runtime)
@@ -61,6 +62,7 @@ public enum RawOps {
         let (blocks, channels, inner) = try PReLU.geometry(shape, weights: weight.count)
         let (x, y) = try check(input, output, count: count)
         guard let x, let y else { return }
+        try checkApart(w, weight.count, y, count, what: "weight and output")
         Engine.prelu(x: x, y: y, blocks: blocks, channels: channels, inner: inner, weight: w, runtime: runtime)
     }
 
@@ -76,10 +78,16 @@ public enum RawOps {
             throw TesseraError.gradientShapeMismatch(name: "gradWeight", expected: [weight.count], got: [gradWeight.count])
         }
         let (blocks, channels, inner) = try PReLU.geometry(shape, weights: weight.count)
-        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        // gradWeight is written: it may share memory with nothing the call reads or writes
+        try checkApart(w, weight.count, gw, weight.count, what: "weight and gradWeight")
+        let (dy, dx) = try check(gradOutput, gradInput, count: count, names: ("gradOutput", "gradInput"))
         guard let dy, let dx else { gw.update(repeating: 0, count: weight.count); return }
         guard let input else { throw TesseraError.nullPointer("input") }
         try checkApart(input, dx, count: count, what: "input and gradInput")
+        try checkApart(w, weight.count, dx, count, what: "weight and gradInput")
+        for (p, what) in [(input, "input"), (dy, "gradOutput"), (UnsafePointer(dx), "gradInput")] {
+            try checkApart(p, count, gw, weight.count, what: "\(what) and gradWeight")
+        }
         Engine.preluBackward(x: input, dy: dy, dx: dx, blocks: blocks, channels: channels, inner: inner, weight: w,
                              gradWeight: gw, runtime: runtime)
     }
@@ -93,7 +101,8 @@ public enum RawOps {
     public static func backward(_ step: ElementwiseStep, input: UnsafePointer<Float>? = nil,
                                 output: UnsafePointer<Float>? = nil, gradOutput: UnsafePointer<Float>?,
                                 gradInput: UnsafeMutablePointer<Float>?, count: Int, runtime: Runtime = .default) throws {
-        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        try step.validate()
+        let (dy, dx) = try check(gradOutput, gradInput, count: count, names: ("gradOutput", "gradInput"))
         guard let dy, let dx else { return }
         let saved = try step.op.saved.pick(input: input, output: output, op: step.op)
         if let saved { try checkApart(saved, dx, count: count, what: "a saved tensor and gradInput") }
@@ -107,7 +116,7 @@ public enum RawOps {
                                        log: Bool = false, runtime: Runtime = .default) throws {
         let count = try elementCount(shape)
         let d = try normalizedDim(dim, rank: shape.count)
-        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        let (dy, dx) = try check(gradOutput, gradInput, count: count, names: ("gradOutput", "gradInput"))
         guard let dy, let dx else { return }
         guard let output else { throw TesseraError.nullPointer("output") }
         try checkApart(output, dx, count: count, what: "output and gradInput")
@@ -131,7 +140,7 @@ public enum RawOps {
             throw TesseraError.invalidArgument("backward of a pipeline with named outputs is not supported")
         }
         try program.validate(inputShape: shape)
-        let (dy, dx) = try check(gradOutput, gradInput, count: count)
+        let (dy, dx) = try check(gradOutput, gradInput, count: count, names: ("gradOutput", "gradInput"))
         guard let dy, let dx else { return }
         guard let input else { throw TesseraError.nullPointer("input") }
         try checkApart(input, dx, count: count, what: "input and gradInput")
@@ -141,20 +150,28 @@ public enum RawOps {
     /// Throws unless [a, a + count) and [b, b + count) are disjoint.
     /// (Only gradInput == gradOutput may share memory in a backward call.)
     static func checkApart(_ a: UnsafePointer<Float>, _ b: UnsafeMutablePointer<Float>, count: Int, what: String) throws {
-        let x = UInt(bitPattern: a), y = UInt(bitPattern: b), bytes = UInt(count * MemoryLayout<Float>.stride)
-        if x < y + bytes && y < x + bytes { throw TesseraError.overlappingBuffers }
+        try checkApart(a, count, b, count, what: what)
+    }
+
+    /// Throws unless [a, a + na) and [b, b + nb) are disjoint.
+    static func checkApart(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafeMutablePointer<Float>, _ nb: Int, what: String) throws {
+        let x = UInt(bitPattern: a), y = UInt(bitPattern: b)
+        let xe = x + UInt(na * MemoryLayout<Float>.stride), ye = y + UInt(nb * MemoryLayout<Float>.stride)
+        if na > 0 && nb > 0 && x < ye && y < xe { throw TesseraError.overlappingBuffers(what) }
     }
 
     /// Validates pointers and aliasing; nil pointers are allowed only for an empty tensor.
-    static func check(_ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?, count: Int) throws
+    static func check(_ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?, count: Int,
+                      names: (String, String) = ("input", "output")) throws
         -> (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) {
         guard count >= 0 else { throw TesseraError.invalidArgument("element count must be >= 0, got \(count)") }
         if count == 0 { return (nil, nil) }
-        guard let input else { throw TesseraError.nullPointer("input") }
-        guard let output else { throw TesseraError.nullPointer("output") }
+        guard let input else { throw TesseraError.nullPointer(names.0) }
+        guard let output else { throw TesseraError.nullPointer(names.1) }
+        let what = "\(names.0) and \(names.1)"
         let a = UInt(bitPattern: input), b = UInt(bitPattern: output)
         let bytes = UInt(count * MemoryLayout<Float>.stride)
-        if a != b && a < b + bytes && b < a + bytes { throw TesseraError.overlappingBuffers }
+        if a != b && a < b + bytes && b < a + bytes { throw TesseraError.overlappingBuffers(what) }
         return (input, output)
     }
 }

@@ -2,7 +2,7 @@ import CTesseraKernels
 
 /// An instruction-set variant of the C kernels.
 public enum ISA: Int, CaseIterable, Sendable, CustomStringConvertible, Comparable {
-    case scalar = 0, sse2, avx2, avx512
+    case scalar = 0, sse2, avx2, avx512, neon
 
     public var description: String {
         switch self {
@@ -10,6 +10,7 @@ public enum ISA: Int, CaseIterable, Sendable, CustomStringConvertible, Comparabl
         case .sse2: "sse2"
         case .avx2: "avx2"
         case .avx512: "avx512"
+        case .neon: "neon"
         }
     }
 

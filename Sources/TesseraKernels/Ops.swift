@@ -45,11 +45,13 @@ public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codab
     public var defaultParameters: (Float, Float) { (info.a, info.b) }
 
     /// Whether `(a, b)` are valid parameters for the op (e.g. hardtanh needs `a <= b`, celu
-    /// `a != 0`).
+    /// `a != 0`, softshrink `a >= 0`).  Other parameters, NaN included, are computed with as
+    /// PyTorch does (a NaN parameter gives NaN where it enters the result).
     public func accepts(_ a: Float, _ b: Float) -> Bool {
         switch info.check {
         case TS_CHECK_ORDERED: !(a > b)
         case TS_CHECK_NONZERO_A: a != 0
+        case TS_CHECK_NONNEG_A: a >= 0
         default: true
         }
     }
@@ -106,8 +108,9 @@ public struct ElementwiseStep: Sendable, Hashable, CustomStringConvertible {
     /// The op's parameters (its defaults where not given; 0 where it has none).
     public let a: Float, b: Float
 
-    /// `op` with parameters `a`, `b` (its defaults where nil).  The caller checks
-    /// `op.accepts(a, b)`; the layers and the C ABI do.
+    /// `op` with parameters `a`, `b` (its defaults where nil).  Parameters the op does not
+    /// accept (`op.accepts`) are reported when the step runs (pipelines, `RawOps`) or earlier,
+    /// where a layer's initialiser checks them.
     public init(_ op: UnaryOp, _ a: Float? = nil, _ b: Float? = nil) {
         let (da, db) = op.defaultParameters
         self.op = op

@@ -83,7 +83,9 @@ public struct Topology: Sendable, Equatable, Codable, CustomStringConvertible {
         return parts.joined(separator: ",")
     }
 
-    /// Parses "0-3,8,10-11"; nil on malformed input.
+    /// Parses "0-3,8,10-11"; nil on malformed input.  A range reaching past `maxCPU` is not
+    /// expanded (a fuzzer's "8-4444444415" asked for 35 GB): its end alone stands for it, so the
+    /// caller's range check reports that CPU number.
     package static func parseCPUList(_ s: String) -> [Int]? {
         var out: [Int] = []
         for part in s.split(separator: ",") {
@@ -93,6 +95,7 @@ public struct Topology: Sendable, Equatable, Codable, CustomStringConvertible {
             guard let lo = Int(ends[0]) else { return nil }
             if ends.count == 1 { out.append(lo); continue }
             guard ends.count == 2, let hi = Int(ends[1]), hi >= lo else { return nil }
+            if hi > maxCPU { out.append(hi); continue }
             out.append(contentsOf: lo...hi)
         }
         return out
@@ -169,6 +172,11 @@ extension Topology {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TopologyFileError(path: path, key: "(file)", expected: "a readable JSON file")
         }
+        return try parse(data: data, path: path)
+    }
+
+    /// Parses the contents of a topology file (`path` names it in errors); see `load(path:)`.
+    public static func parse(data: Data, path: String) throws -> Topology {
         guard let obj = try? JSONSerialization.jsonObject(with: data), let root = obj as? [String: Any] else {
             throw TopologyFileError(path: path, key: "(file)", expected: "a JSON object")
         }
@@ -197,8 +205,9 @@ extension Topology {
             seen.formUnion(c)
             var mem: UInt64?
             if let m = n["memory_gib"] {
-                guard let v = (m as? NSNumber)?.doubleValue, v >= 0 else {
-                    throw TopologyFileError(path: path, key: "\(key).memory_gib", expected: "a non-negative number")
+                // below 2^33 GiB so that the byte count fits a UInt64 (a fuzzer's 1e300 trapped)
+                guard let v = (m as? NSNumber)?.doubleValue, v >= 0, v < 0x1p33 else {
+                    throw TopologyFileError(path: path, key: "\(key).memory_gib", expected: "a number of GiB in 0..<2^33, got \(m)")
                 }
                 mem = UInt64(v * 1_073_741_824)
             }

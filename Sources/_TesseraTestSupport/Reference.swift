@@ -194,3 +194,11 @@ public enum EdgeValues {
         return n + u
     }
 }
+
+/// `TESSERA_TEST_SCALE=small` (the sanitizer runs in CI, Fuzz/README.md): the tests that sweep
+/// large tensors shrink them, keeping every op and every strategy they exercise.
+public enum TestScale {
+    public static let isSmall = ProcessInfo.processInfo.environment["TESSERA_TEST_SCALE"] == "small"
+    /// `full` normally, `small` in a small-scale run.
+    public static func pick<T>(_ full: T, small: T) -> T { isSmall ? small : full }
+}

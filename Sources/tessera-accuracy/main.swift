@@ -1,6 +1,7 @@
 // Exhaustive accuracy check: every one of the 2^32 float32 inputs through the kernels,
 // against the float64 references.  Release mode only (minutes):
 //   swift run -c release tessera-accuracy [--isa avx2] [--backward] [ops...]
+//   tessera-accuracy emulated-write | emulated-check ...   (tools/neon/check.sh; Emulated.swift)
 // --backward: each op's backward kernel (dy = 1) from the saved tensor it reads (for sigmoid and
 // tanh the output the forward kernel gives for each x), against the float64 derivative at that
 // saved value; bound 16 ULP, or 1e-7 absolute.
@@ -27,6 +28,7 @@ struct Stats {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
+if let status = Emulated.main(args) { exit(status) } // the NEON check's x86 halves (Emulated.swift)
 var isa = ISA.best
 if let i = args.firstIndex(of: "--isa"), i + 1 < args.count {
     guard let v = ISA.allCases.first(where: { $0.description == args[i + 1] }), v.isSupported else {

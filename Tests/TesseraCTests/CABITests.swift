@@ -187,7 +187,7 @@ struct CABITests {
         var buf = (0..<100).map { Float($0) - 50 }
         try buf.withUnsafeMutableBufferPointer { b in
             try RawOps.apply(.unary(.relu), input: b.baseAddress, output: b.baseAddress, count: 100)
-            #expect(throws: TesseraError.overlappingBuffers) {
+            #expect(throws: TesseraError.overlappingBuffers("input and output")) {
                 try RawOps.apply(.unary(.relu), input: b.baseAddress! + 10, output: b.baseAddress, count: 50)
             }
             // adjacent, not overlapping: fine

@@ -18,11 +18,12 @@ struct PReLUAndNewOpsTests {
         let (dx, dw) = try layer.backward(input: x, gradOutput: dy, runtime: try Runtime(threads: 1, executor: .serial))
         let inner = shape.count > 1 ? shape[2...].reduce(1, *) : 1
         var dwRef = [Double](repeating: 0, count: weights)
+        let xs = x.scalars, dys = dy.scalars, ys = y.scalars, dxs = dx.scalars
         for i in 0..<x.count {
             let c = weights == 1 ? 0 : (i / inner) % weights
-            let xv = x.scalars[i], g = dy.scalars[i]
-            #expect(y.scalars[i] == (xv > 0 ? xv : w[c] * xv))
-            #expect(dx.scalars[i] == (xv > 0 ? g : g * w[c]))
+            let xv = xs[i], g = dys[i]
+            #expect(ys[i] == (xv > 0 ? xv : w[c] * xv))
+            #expect(dxs[i] == (xv > 0 ? g : g * w[c]))
             if !(xv > 0) { dwRef[c] += Double(xv) * Double(g) }
         }
         for c in 0..<weights { #expect(abs(Double(dw[c]) - dwRef[c]) <= 1e-6 * max(1, abs(dwRef[c])), "dw[\(c)] \(dw[c]) vs \(dwRef[c])") }
@@ -46,6 +47,24 @@ struct PReLUAndNewOpsTests {
         var y = [Float](repeating: 7, count: x.count)
         #expect(tessera_prelu(nil, x.scalars, &y, [2, 3, 4], 3, [0.1, 0.2], 2) == TESSERA_ERROR_INVALID_ARGUMENT)
         #expect(y.allSatisfy { $0 == 7 })
+    }
+
+    @Test func preluRejectsWeightsAndWeightGradientsThatShareMemoryWithTensors() throws {
+        // found by the abi fuzz target: weights overlapping the output, grad_weight overlapping
+        // what the backward reads or writes
+        var buf = [Float](repeating: 1, count: 96)
+        let before = buf
+        buf.withUnsafeMutableBufferPointer { b in
+            let p = b.baseAddress!
+            let shape: [Int64] = [2, 3, 4]
+            #expect(tessera_prelu(nil, p, p + 24, shape, 3, p + 30, 3) == TESSERA_ERROR_OVERLAP)
+            #expect(lastError().contains("weight and output"))
+            #expect(tessera_prelu_backward(nil, p, p + 24, p + 24, shape, 3, p + 60, 3, p + 10) == TESSERA_ERROR_OVERLAP)
+            #expect(lastError().contains("and gradWeight"))
+            #expect(tessera_prelu_backward(nil, p, p, p + 24, shape, 3, p + 60, 3, p + 61) == TESSERA_ERROR_OVERLAP)
+            #expect(tessera_prelu_backward(nil, p, p + 24, p + 48, shape, 3, p + 50, 3, p + 60) == TESSERA_ERROR_OVERLAP)
+        }
+        #expect(buf == before)
     }
 
     /// PyTorch's documented edge behaviour of each new op (values from torch 2.15 on CPU, or the
@@ -75,9 +94,11 @@ struct PReLUAndNewOpsTests {
         #expect(try f(Threshold(threshold: 1, value: -7), [1, 1.5, .nan])[0...1] == [-7, 1.5])
         #expect(try f(Threshold(threshold: 1, value: -7), [.nan])[0].isNaN)
         #expect(try f(Hardshrink(), [0.5, -0.6, 0.2]) == [0, -0.6, 0])
-        #expect(try f(Softshrink(), [0.5, -0.75, 2]) == [0, -0.25, 1.5])
+        #expect(try f(try Softshrink(), [0.5, -0.75, 2]) == [0, -0.25, 1.5])
+        #expect(throws: TesseraError.invalidArgument("Softshrink lambda must be >= 0, got -1.0")) { try Softshrink(lambda: -1) }
+        #expect(tessera_softshrink(nil, [1], nil, 0, .nan) == TESSERA_ERROR_INVALID_ARGUMENT && tessera_softshrink(nil, [1], nil, 0, -1) == TESSERA_ERROR_INVALID_ARGUMENT)
         for l in [SiLU(), LeakyReLU(), ELU(), SELU(), try Softplus(), Mish(), Hardswish(), Hardsigmoid(), Softsign(), LogSigmoid(),
-                  Hardshrink(), Softshrink()] as [any ElementwiseLayer] {
+                  Hardshrink(), try Softshrink()] as [any ElementwiseLayer] {
             #expect(try f(l, [.nan])[0].isNaN, "\(l.step.op): NaN in, NaN out")
         }
         // a SiLU-gated chain stays one sweep, forward and backward

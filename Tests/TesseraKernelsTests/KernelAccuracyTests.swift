@@ -413,6 +413,22 @@ struct AVX512KernelTests {
     @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.avx512)) }
 }
 
+@Suite("Kernels: neon", .enabled(if: ISA.neon.isSupported, "this CPU is not arm64 (tools/neon/check.sh checks the NEON variant under emulation)"))
+struct NEONKernelTests {
+    @Test(arguments: Reference.allSteps) func accuracy(_ s: ElementwiseStep) { KernelChecks.accuracy(s, table(.neon)) }
+    @Test(arguments: Reference.allSteps) func edges(_ s: ElementwiseStep) { KernelChecks.edges(s, table(.neon)) }
+    @Test(arguments: Reference.allSteps) func sweeps(_ s: ElementwiseStep) { KernelChecks.sweeps(s, table(.neon)) }
+    @Test(arguments: Reference.allSteps) func chainPositions(_ s: ElementwiseStep) { KernelChecks.everyPositionOfAChain(s, table(.neon)) }
+    @Test func chainsStream() { KernelChecks.chainsStreamOffAVectorBoundary(table(.neon)) }
+    @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.neon)) }
+    @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.neon)) }
+    @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.neon)) }
+    @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.neon)) }
+    @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.neon)) }
+    @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.neon)) }
+    @Test func backwardSpecialCases() { KernelChecks.backwardSpecialCases(table(.neon)) }
+}
+
 @Suite("The op table") struct OpTableTests {
     @Test func namesRoundTripAndAreUnique() {
         let names = UnaryOp.allCases.map(\.rawValue)

@@ -77,8 +77,11 @@ int tessera_op_from_name(const char *name);
 /* output[i] = op(input[i]) for i < count, with the op's default parameters (PyTorch's). */
 tessera_status tessera_activation_run(tessera_runtime *runtime, tessera_activation op, const float *input,
                                       float *output, size_t count);
-/* The same with parameters a and b (those the op does not take are ignored); invalid ones
- * (clamp's a > b, NaN) are TESSERA_ERROR_INVALID_ARGUMENT. */
+/* The same with parameters a and b (those the op does not take are ignored).  Invalid ones are
+ * TESSERA_ERROR_INVALID_ARGUMENT: hardtanh's min > max, celu's alpha == 0, softplus's beta == 0,
+ * softshrink's lambda < 0 or NaN (PyTorch's checks).  Others, NaN included, compute as PyTorch
+ * does: clamp with min > max gives max everywhere, a NaN bound or parameter gives NaN where it
+ * enters the result. */
 tessera_status tessera_activation_run_with(tessera_runtime *runtime, tessera_activation op, float a, float b,
                                            const float *input, float *output, size_t count);
 /* The backward of any op: grad_input = grad_output * op'(.) with parameters a, b, from the saved

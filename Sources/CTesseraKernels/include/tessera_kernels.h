@@ -18,13 +18,15 @@ typedef enum {
   TS_ISA_SSE2 = 1,    ///< baseline x86-64: what a default `swift build` targets
   TS_ISA_AVX2 = 2,    ///< AVX2 + FMA
   TS_ISA_AVX512 = 3,  ///< AVX-512 F
-  TS_ISA_COUNT = 4
+  TS_ISA_NEON = 4,    ///< AArch64 Advanced SIMD + FMA: baseline on arm64
+  TS_ISA_COUNT = 5
 } ts_isa;
 
 /// What a caller's parameters of an op must satisfy (tessera_ops.def's `check` column).
 #define TS_CHECK_NONE 0
 #define TS_CHECK_ORDERED 1 /* a <= b */
 #define TS_CHECK_NONZERO_A 2 /* a != 0 */
+#define TS_CHECK_NONNEG_A 3 /* a >= 0 (NaN fails) */
 
 /// Which saved tensor an op's backward reads (tessera_ops.def's `saved` column).
 #define TS_SAVED_X 0
@@ -156,7 +158,7 @@ static inline ts_bw_fn ts_backward_kernel(const ts_kernels *t, int op) { return 
 
 /// The table for one instruction set, or NULL when this CPU cannot run it.
 const ts_kernels *ts_kernels_for(ts_isa isa);
-/// The widest instruction set this CPU runs (TESSERA_ISA=scalar|sse2|avx2|avx512 caps it).
+/// The widest instruction set this CPU runs (TESSERA_ISA=scalar|sse2|avx2|avx512|neon caps it).
 ts_isa ts_best_isa(void);
 /// Whether this CPU can run `isa`.
 int ts_isa_supported(ts_isa isa);

@@ -32,10 +32,12 @@ int ts_advise_hugepages(void *p, size_t bytes);
 void ts_dispatch_apply(size_t n, void *context, void (*fn)(void *context, size_t i));
 /// The CPU the calling thread runs on now, or -1.
 int ts_current_cpu(void);
-/// A spin-wait hint (PAUSE on x86).
+/// A spin-wait hint (PAUSE on x86, YIELD on arm64).
 static inline void ts_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
 #endif
 }
 /// Bytes of the given cache level (1, 2, 3) per sysconf, 0 if unknown.
