@@ -13,12 +13,12 @@ import PackageDescription
 //   where they meet (the public API):
 //   layer Tessera: TesseraKernels TesseraGraph TesseraTopology TesseraRuntime CTesseraKernels
 //   on top:
-//   layer TesseraC: Tessera CTesseraABI Synchronization
+//   layer TesseraC: Tessera TesseraRuntime CTesseraABI
 //   layer TesseraScaling: Tessera CTesseraSystem Dispatch Synchronization
 //   layer scale-test: TesseraScaling ArgumentParser
 //   layer tessera-accuracy: Tessera _TesseraTestSupport Dispatch Synchronization
 //   layer _TesseraTestSupport: Tessera CTesseraKernels
-//   layer TesseraFuzzTargets: Tessera TesseraC TesseraScaling TesseraTopology _TesseraTestSupport Dispatch Synchronization
+//   layer TesseraFuzzTargets: Tessera TesseraC TesseraRuntime TesseraScaling TesseraTopology _TesseraTestSupport Dispatch
 //   layer tessera-fuzz: TesseraFuzzTargets
 //   C: CTesseraKernels (per-ISA kernels, the op table tessera_ops.def), CTesseraSystem (OS shims),
 //   CTesseraABI (the C ABI's header; it includes tessera_ops.def)

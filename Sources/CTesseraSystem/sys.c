@@ -42,6 +42,11 @@ double ts_compute_burn(long iterations) {
   return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
 
+static _Thread_local int tile_depth;
+int ts_tile_depth(void) { return tile_depth; }
+void ts_tile_enter(void) { tile_depth++; }
+void ts_tile_exit(void) { tile_depth--; }
+
 int ts_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_CONF);
   return n > 0 ? (int)n : 0;

@@ -3,8 +3,8 @@
 // status code plus a per-thread message; nothing traps on bad input.
 @_exported import CTesseraABI // the C functions of tessera.h for Swift callers of the TesseraC product
 import Foundation
-import Synchronization
 import Tessera
+import TesseraRuntime // Locked: ThreadSanitizer does not see Synchronization.Mutex's ordering on Linux
 
 final class RuntimeBox {
     let runtime: Runtime
@@ -14,7 +14,7 @@ final class RuntimeBox {
 final class PipelineBox {
     /// The nodes added so far and their compiled program (compiled at the first run after an
     /// add, then reused: "build once, run many times").
-    let state = Mutex<(nodes: [PipelineNode], program: Program?)>(([], nil))
+    let state = Locked<(nodes: [PipelineNode], program: Program?)>(([], nil))
 
     func program() -> Program {
         state.withLock { s in
@@ -27,7 +27,7 @@ final class PipelineBox {
 }
 
 /// Live handles.  A destroyed or forged handle is not in the set and is rejected.
-private let liveHandles = Mutex<Set<UInt>>([])
+private let liveHandles = Locked<Set<UInt>>([])
 
 private func register(_ obj: AnyObject) -> UnsafeMutableRawPointer {
     let p = Unmanaged.passRetained(obj).toOpaque()
@@ -142,6 +142,55 @@ public func tessera_runtime_create(_ threads: Int32, _ tileBytes: Int, _ topolog
         }
         let topo = try topologyPath.map { try Topology.load(path: String(cString: $0)) }
         let rt = try Runtime(threads: threads == 0 ? nil : Int(threads), tileBytes: tileBytes == 0 ? nil : tileBytes, topology: topo)
+        out.pointee = OpaquePointer(register(RuntimeBox(rt)))
+    }
+}
+
+/// A C `tessera_executor` as a HostExecutor.  @unchecked Sendable: the pool's context is the
+/// embedder's, which tessera.h makes responsible for its thread safety and lifetime.
+final class CHostExecutor: HostExecutor, @unchecked Sendable {
+    let raw: tessera_executor
+    let threadCount: Int
+
+    init(_ e: tessera_executor, threads: Int) {
+        raw = e
+        threadCount = threads
+    }
+
+    /// The task as C sees it: `arg` points at the Swift closure for the duration of the call.
+    private struct Task { let body: @Sendable (Int) -> Void }
+    private static let trampoline: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { arg, i in
+        arg!.assumingMemoryBound(to: Task.self).pointee.body(i)
+    }
+
+    func parallelFor(_ n: Int, _ task: @Sendable (Int) -> Void) {
+        withoutActuallyEscaping(task) { body in
+            var t = Task(body: body)
+            withUnsafeMutablePointer(to: &t) { raw.parallel_for(raw.context, n, CHostExecutor.trampoline, $0) }
+        }
+    }
+
+    var isInParallelRegion: Bool { raw.in_parallel.map { $0(raw.context) != 0 } ?? false }
+}
+
+@_cdecl("tessera_runtime_create_with_executor")
+public func tessera_runtime_create_with_executor(_ e: UnsafePointer<tessera_executor>?, _ tileBytes: Int,
+                                                 _ topologyPath: UnsafePointer<CChar>?,
+                                                 _ out: UnsafeMutablePointer<OpaquePointer?>?) -> tessera_status {
+    guarded {
+        guard let out else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "out is NULL") }
+        guard let e else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "executor is NULL") }
+        let ex = e.pointee
+        guard let count = ex.num_threads, ex.parallel_for != nil else {
+            throw ABIError(status: TESSERA_ERROR_NULL_POINTER,
+                           message: "executor's \(ex.num_threads == nil ? "num_threads" : "parallel_for") is NULL")
+        }
+        let n = Int(count(ex.context))
+        guard n >= 1, n <= Runtime.maxThreads else {
+            throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "executor reports \(n) threads (expected 1...\(Runtime.maxThreads))")
+        }
+        let topo = try topologyPath.map { try Topology.load(path: String(cString: $0)) }
+        let rt = try Runtime(tileBytes: tileBytes == 0 ? nil : tileBytes, topology: topo, host: CHostExecutor(ex, threads: n))
         out.pointee = OpaquePointer(register(RuntimeBox(rt)))
     }
 }

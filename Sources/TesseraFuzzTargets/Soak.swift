@@ -4,9 +4,9 @@
 // [THREADS]`, under ThreadSanitizer as Fuzz/README.md shows.
 import Dispatch
 import Foundation
-import Synchronization
 import Tessera
 import TesseraC
+import TesseraRuntime
 
 package enum Soak {
     package struct Report: Sendable, CustomStringConvertible {
@@ -22,7 +22,7 @@ package enum Soak {
 
     /// Runs for `seconds` on `threads` threads; the report lists every broken contract.
     package static func run(seconds: Double, threads: Int) -> Report {
-        let report = Mutex(Report())
+        let report = Locked(Report())
         // shared by all threads: a runtime with more workers than cores and small tiles, and a
         // pipeline whose program is compiled by whichever thread runs it first
         var rt: OpaquePointer?, p: OpaquePointer?

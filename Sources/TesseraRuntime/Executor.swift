@@ -138,6 +138,8 @@ final class CallState: @unchecked Sendable {
     /// Thread `i` of the call: runs worker `i` (the spinning pool's fewer threads stand in for
     /// evenly spaced workers).
     func run(thread i: Int) {
+        ts_tile_enter()
+        defer { ts_tile_exit() }
         work(threads == workers ? i : i * workers / threads)
     }
 
@@ -271,7 +273,9 @@ extension Runtime {
                     _ body: @Sendable (TileContext) -> Void) {
         guard plan.tileCount > 0 else { return }
         let scratchStride = (scratchBytes + 63) & ~63
-        if plan.inline {
+        if plan.inline || nestedHere {
+            ts_tile_enter()
+            defer { ts_tile_exit() }
             // the caller is worker 0; like every worker, it reports its own node share
             let home = plan.share(ofWorker: 0)
             let state = scratchStride > 0 ? CallState.take(counters: 0, slots: 0, scratchBytes: scratchStride) : nil
@@ -303,6 +307,13 @@ extension Runtime {
             state.pin = pinWorkers
             state.workers = workers
             state.threads = workers
+            if let host {
+                // the host's pool runs the workers; then the caller takes any tile none of them
+                // claimed (a pool that ran fewer tasks than asked, or none: see HostExecutor)
+                host.parallelFor(workers) { state.run(thread: $0) }
+                state.run(thread: 0)
+                return
+            }
             if executor == .spinningPool {
                 // spinning threads beyond the cores would only steal cycles from each other: run
                 // at most one per core, each standing in for an evenly spaced worker (its node)

@@ -1,6 +1,5 @@
 import CTesseraSystem
 import Foundation
-import Synchronization
 import TesseraTopology
 
 /// A user error in the runtime's settings.
@@ -9,6 +8,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
     case invalidTileBytes(Int)
     case invalidEnvironment(variable: String, value: String, expected: String)
     case invalidCache(String)
+    case invalidHostExecutor(String)
 
     public var description: String {
         switch self {
@@ -16,6 +16,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
         case .invalidTileBytes(let n): "tile size must be at least 64 bytes, got \(n)"
         case .invalidEnvironment(let v, let value, let expected): "\(v)=\(value): expected \(expected)"
         case .invalidCache(let why): "cache model: \(why)"
+        case .invalidHostExecutor(let why): "host executor: \(why)"
         }
     }
 }
@@ -44,17 +45,28 @@ public struct Runtime: Sendable, Equatable {
     /// Below this much estimated work (ns) a call runs inline on the caller's thread:
     /// waking workers costs more than it saves.  See `Runtime.breakEvenNs(_:)`.
     public var parallelThresholdNs: Double
-    /// Pin workers to their node's CPUs while they work (default: only on multi-node topologies).
+    /// Pin workers to their node's CPUs while they work (default: only on multi-node topologies,
+    /// and not a host executor's threads).
     public var pinWorkers: Bool
     /// The cache sizes store and grouping decisions read (default: `CacheModel.detected`).
     public var cache: CacheModel
     /// Streaming or regular stores for outputs: `auto` asks `cache` (the default).
     public var stores: StorePolicy
+    /// The embedder's thread pool, which then runs every parallel call (`executor` is not used).
+    public var host: (any HostExecutor)?
 
+    /// `host`: the embedder's thread pool; `threads` then defaults to its `threadCount`.
     public init(threads: Int? = nil, tileBytes: Int? = nil, topology: Topology? = nil,
                 executor: ExecutorKind = .concurrentPerform, parallelThresholdNs: Double? = nil,
-                pinWorkers: Bool? = nil, cache: CacheModel? = nil, stores: StorePolicy = .auto) throws {
-        let t = threads ?? Runtime.defaultThreads
+                pinWorkers: Bool? = nil, cache: CacheModel? = nil, stores: StorePolicy = .auto,
+                host: (any HostExecutor)? = nil) throws {
+        if let host {
+            let n = host.threadCount
+            guard n >= 1, n <= Runtime.maxThreads else {
+                throw RuntimeError.invalidHostExecutor("it reports \(n) threads (expected 1...\(Runtime.maxThreads))")
+            }
+        }
+        let t = threads ?? host?.threadCount ?? Runtime.defaultThreads
         guard t >= 1, t <= Runtime.maxThreads else { throw RuntimeError.invalidThreads(t) }
         let model = cache ?? CacheModel.detected
         let tb = tileBytes ?? model.defaultTileBytes
@@ -64,9 +76,17 @@ public struct Runtime: Sendable, Equatable {
         self.topology = topology ?? Topology.current
         self.executor = executor
         self.parallelThresholdNs = parallelThresholdNs ?? Runtime.breakEvenNs(executor)
-        self.pinWorkers = pinWorkers ?? self.topology.isMultiNode
+        // the host's threads are the host's: not pinned unless asked
+        self.pinWorkers = pinWorkers ?? (host == nil && self.topology.isMultiNode)
         self.cache = model
         self.stores = stores
+        self.host = host
+    }
+
+    public static func == (a: Runtime, b: Runtime) -> Bool {
+        a.threads == b.threads && a.tileBytes == b.tileBytes && a.topology == b.topology && a.executor == b.executor
+            && a.parallelThresholdNs == b.parallelThresholdNs && a.pinWorkers == b.pinWorkers && a.cache == b.cache
+            && a.stores == b.stores && a.host === b.host
     }
 
     /// Whether an output of `bytes` written by `workers` workers gets streaming stores under
@@ -124,14 +144,14 @@ public struct Runtime: Sendable, Equatable {
         return n
     }
 
-    private static let shared: Mutex<Runtime> = {
+    private static let shared: Locked<Runtime> = { // Locked, not Mutex: TSan (see Locked.swift)
         do {
             _ = try threadsFromEnvironment(ProcessInfo.processInfo.environment)
         } catch {
             // reported once, then the default (active cores) is used
             FileHandle.standardError.write(Data("tessera: \(error); using \(activeCores) threads\n".utf8))
         }
-        return Mutex(try! Runtime())
+        return Locked(try! Runtime())
     }()
 
     /// The runtime ops use when none is passed.  Safe to read and set from any thread.

@@ -305,8 +305,16 @@ package struct Runner {
 
     static func cpuModel() -> String {
         guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in s.split(separator: "\n") where line.hasPrefix("model name") {
-            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        func value(_ key: String) -> String? {
+            s.split(separator: "\n").first { $0.hasPrefix(key) }
+                .flatMap { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } }
+        }
+        if let model = value("model name") { return model }
+        // arm64 Linux has no model name: the implementer and part numbers name the core
+        if let imp = value("CPU implementer"), let part = value("CPU part") {
+            let known = ["0x41/0xd0c": "Neoverse N1", "0x41/0xd40": "Neoverse V1", "0x41/0xd49": "Neoverse N2",
+                         "0x41/0xd4f": "Neoverse V2", "0x41/0xd8e": "Neoverse N3", "0xc0/0xac3": "Ampere-1"]
+            return "arm64 " + (known["\(imp)/\(part)"] ?? "implementer \(imp) part \(part)")
         }
         return "unknown"
     }

@@ -1,4 +1,6 @@
 import CTesseraABI
+import Dispatch
+import Foundation
 import Testing
 import Tessera
 import _TesseraTestSupport
@@ -196,6 +198,62 @@ struct CABITests {
         #expect(Array(buf[0..<50]) == [Float](repeating: 0, count: 50))
         #expect(throws: TesseraError.invalidArgument("element count must be >= 0, got -1")) {
             try RawOps.apply(.unary(.relu), input: nil, output: nil, count: -1)
+        }
+    }
+}
+
+/// The C executor of the tests: a counter behind `context`, concurrentPerform behind `parallel_for`.
+final class CPoolState: @unchecked Sendable {
+    // @unchecked: `calls` is only touched under `lock`
+    let lock = NSLock()
+    var calls = 0
+    var threads: Int32 = 3
+}
+
+@Suite("C ABI: the host's executor")
+struct CExecutorTests {
+    static func executor(_ state: CPoolState, parallelFor: Bool = true) -> tessera_executor {
+        tessera_executor(
+            context: Unmanaged.passUnretained(state).toOpaque(),
+            num_threads: { ctx in Unmanaged<CPoolState>.fromOpaque(ctx!).takeUnretainedValue().threads },
+            parallel_for: parallelFor ? { ctx, n, task, arg in
+                let s = Unmanaged<CPoolState>.fromOpaque(ctx!).takeUnretainedValue()
+                s.lock.withLock { s.calls += 1 }
+                let a = UInt(bitPattern: arg)
+                DispatchQueue.concurrentPerform(iterations: n) { i in task!(UnsafeMutableRawPointer(bitPattern: a), i) }
+            } : nil,
+            in_parallel: nil)
+    }
+
+    @Test func aRuntimeOnTheHostsExecutorGivesTheSameBits() throws {
+        let state = CPoolState()
+        var ex = Self.executor(state)
+        var rt: OpaquePointer?
+        #expect(tessera_runtime_create_with_executor(&ex, 16384, nil, &rt) == TESSERA_OK)
+        defer { _ = tessera_runtime_destroy(rt) }
+        let x = EdgeValues.random(count: 1 << 20, seed: 3)
+        var a = [Float](repeating: 0, count: x.count), b = a
+        #expect(tessera_gelu(rt, x, &a, x.count) == TESSERA_OK && tessera_gelu(nil, x, &b, x.count) == TESSERA_OK)
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern) && state.calls > 0)
+        let shape: [Int64] = [1024, 1024]
+        #expect(tessera_softmax(rt, x, &a, shape, 2, -1) == TESSERA_OK && tessera_softmax(nil, x, &b, shape, 2, -1) == TESSERA_OK)
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+
+    @Test func badExecutorsAreRejectedWithAMessage() throws {
+        let sentinel = OpaquePointer(bitPattern: 0x5EED)
+        var rt: OpaquePointer? = sentinel
+        #expect(tessera_runtime_create_with_executor(nil, 0, nil, &rt) == TESSERA_ERROR_NULL_POINTER && rt == sentinel)
+        #expect(lastError() == "executor is NULL")
+        let state = CPoolState()
+        var ex = Self.executor(state, parallelFor: false)
+        #expect(tessera_runtime_create_with_executor(&ex, 0, nil, &rt) == TESSERA_ERROR_NULL_POINTER && rt == sentinel)
+        #expect(lastError() == "executor's parallel_for is NULL")
+        ex = Self.executor(state)
+        for bad: Int32 in [0, -1, 4097] {
+            state.threads = bad
+            #expect(tessera_runtime_create_with_executor(&ex, 0, nil, &rt) == TESSERA_ERROR_INVALID_ARGUMENT && rt == sentinel)
+            #expect(lastError() == "executor reports \(bad) threads (expected 1...4096)")
         }
     }
 }

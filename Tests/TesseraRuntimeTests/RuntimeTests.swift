@@ -11,6 +11,23 @@ let uneven = Topology(nodes: [.init(id: 0, cpus: Array(0..<24)), .init(id: 1, cp
 
 @Suite("Tile plans and the executor")
 struct RuntimeTests {
+    @Test func aCallFromInsideATileRunsInlineOnThatThread() throws {
+        let rt = try Runtime(threads: 4, parallelThresholdNs: 0)
+        let plan = rt.plan(units: 64, bytesPerUnit: 4096, nsPerUnit: 1000, unitsPerTile: 1)
+        #expect(!plan.inline && !Runtime.isRunningTiles)
+        let elsewhere = Atomic<Int>(0), inner = Atomic<Int>(0)
+        rt.run(plan) { _ in
+            let me = pthread_self()
+            if !Runtime.isRunningTiles { elsewhere.add(1000, ordering: .relaxed) }
+            rt.run(plan) { _ in
+                inner.add(1, ordering: .relaxed)
+                if pthread_equal(pthread_self(), me) == 0 { elsewhere.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(inner.load(ordering: .relaxed) == 64 * 64 && elsewhere.load(ordering: .relaxed) == 0)
+        #expect(!Runtime.isRunningTiles)
+    }
+
     @Test func tilesCoverEveryUnitOnce() {
         for units in [0, 1, 15, 16, 17, 1000, 4099] {
             for per in [1, 7, 16, 4096] {

@@ -67,6 +67,32 @@ tessera_status tessera_runtime_create(int threads, size_t tile_bytes, const char
                                       tessera_runtime **out);
 tessera_status tessera_runtime_destroy(tessera_runtime *runtime);
 
+/* The host framework's thread pool, to run Tessera's parallel calls on instead of Tessera's own
+ * workers (pthreadpool's shape).  The struct is copied at creation; `context` must outlive the
+ * runtime.
+ *  - num_threads(context): worker tasks per parallel call, 1...4096; read once, at creation.
+ *  - parallel_for(context, n, task, arg): run task(arg, i) for the i in 0..n-1 the pool chooses,
+ *    on any threads (the calling one included), and return only after every task it started has
+ *    returned.  Tessera's tasks claim tiles until none are left: a pool that runs fewer than n of
+ *    them loses parallelism, not work; one that runs none gets the call finished on the calling
+ *    thread.  A pool that never returns hangs the call (a slow pool and a stuck one look alike).
+ *  - in_parallel(context): optional (NULL): nonzero while the calling thread is inside the pool's
+ *    own parallel region; a Tessera call made there runs inline instead of nesting.  A call made
+ *    from inside a Tessera tile is detected without it (a thread-local depth) and runs inline too.
+ * Results are bit-identical to any other executor's.  Workers are not pinned to CPUs. */
+typedef struct {
+  void *context;
+  int (*num_threads)(void *context);
+  void (*parallel_for)(void *context, size_t n, void (*task)(void *arg, size_t i), void *arg);
+  int (*in_parallel)(void *context);
+} tessera_executor;
+
+/* A runtime on `executor` (tile_bytes and topology_json_path as tessera_runtime_create).  A NULL
+ * executor, num_threads or parallel_for is TESSERA_ERROR_NULL_POINTER; a thread count outside
+ * 1...4096 is TESSERA_ERROR_INVALID_ARGUMENT. */
+tessera_status tessera_runtime_create_with_executor(const tessera_executor *executor, size_t tile_bytes,
+                                                    const char *topology_json_path, tessera_runtime **out);
+
 /* The op table: how many ops, each one's name ("relu", "gelu_tanh": NULL when out of range),
  * its number of scalar parameters (0-2; -1 when out of range), and the op of a name (-1 when none). */
 int tessera_op_count(void);

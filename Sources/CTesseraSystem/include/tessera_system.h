@@ -40,6 +40,11 @@ static inline void ts_cpu_relax(void) {
   __asm__ __volatile__("yield");
 #endif
 }
+/// The calling thread's depth of Tessera tile execution (0: not inside a tile), so that a
+/// nested call runs inline.  Thread-local; Swift has no thread-locals of its own.
+int ts_tile_depth(void);
+void ts_tile_enter(void);
+void ts_tile_exit(void);
 /// Bytes of the given cache level (1, 2, 3) per sysconf, 0 if unknown.
 long ts_cache_size(int level);
 
