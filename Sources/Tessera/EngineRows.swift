@@ -35,10 +35,14 @@ extension Engine {
         }
     }
 
+    /// `xStride`, `yStride`: floats from one row to the next (default D: contiguous rows).
     static func softmaxRows(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int, length D: Int,
-                            log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
+                            log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable,
+                            xStride: Int? = nil, yStride: Int? = nil) {
+        let sx = xStride ?? D, sy = yStride ?? D
         let plan = rowPlan(rows: rows, length: D, runtime: runtime)
-        let nt = streams(runtime, bytes: rows * D * 4, plan: plan)
+        // the line carry needs a tile's rows contiguous in y: strided outputs store normally
+        let nt = sy == D && streams(runtime, bytes: rows * D * 4, plan: plan)
         let xs = SendablePointer(x), ys = SendablePointer(y)
         // Streaming rows go through a line carry: a tile's rows are contiguous in y, so the
         // line two rows share (every row of 256 floats in an output 16 bytes into a line)
@@ -58,24 +62,24 @@ extension Engine {
             /// y's row r = src * a (softmax) or (src - a) - b (log_softmax)
             func store(_ src: UnsafePointer<Float>, row r: Int, _ a: Float, _ b: Float) {
                 if nt {
-                    k.rows_store(src, ys[r * D], D, a, b, log ? 1 : 0, &carry)
+                    k.rows_store(src, ys[r * sy], D, a, b, log ? 1 : 0, &carry)
                 } else if log {
-                    k.shift(src, ys[r * D], D, a, b, 0)
+                    k.shift(src, ys[r * sy], D, a, b, 0)
                 } else {
-                    k.scale(src, ys[r * D], D, a, 0)
+                    k.scale(src, ys[r * sy], D, a, 0)
                 }
             }
             if prologue.isEmpty {
                 // each row's exp pass also takes the next row's max (its loads overlap the
                 // exps): no separate max pass waiting on memory after the first row
-                var m = k.row_max(xs[ctx.range.lowerBound * D], D)
+                var m = k.row_max(xs[ctx.range.lowerBound * sx], D)
                 for r in ctx.range {
-                    let src = UnsafePointer(xs[r * D])
-                    let next: UnsafePointer<Float>? = r + 1 < ctx.range.upperBound ? UnsafePointer(xs[(r + 1) * D]) : nil
+                    let src = UnsafePointer(xs[r * sx])
+                    let next: UnsafePointer<Float>? = r + 1 < ctx.range.upperBound ? UnsafePointer(xs[(r + 1) * sx]) : nil
                     var nextMax: Float = 0
                     if log {
                         let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
-                        let (hi, lo) = SoftmaxMath.split(Double(m) + Foundation.log(sum))
+                        let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
                         store(src, row: r, hi, lo)
                     } else {
                         let sum = k.exp_sum_peek(src, s, D, m, next, &nextMax)
@@ -87,14 +91,14 @@ extension Engine {
             }
             // with a prologue: the row goes through it into the scratch row first
             for r in ctx.range {
-                applySteps(prologue, table, x: UnsafePointer(xs[r * D]), y: s, count: D)
+                applySteps(prologue, table, x: UnsafePointer(xs[r * sx]), y: s, count: D)
                 let src = UnsafePointer(s)
                 let m = k.row_max(src, D)
                 // fetch the next row while this one's exps are computed
-                if r + 1 < rows { ts_prefetch(xs[(r + 1) * D], D * 4) }
+                if r + 1 < rows { ts_prefetch(xs[(r + 1) * sx], D * 4) }
                 if log {
                     let sum = k.exp_sum(src, D, m)
-                    let (hi, lo) = SoftmaxMath.split(Double(m) + Foundation.log(sum))
+                    let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
                     store(src, row: r, hi, lo)
                 } else {
                     let sum = k.exp_store_sum(src, s, D, m, 0)

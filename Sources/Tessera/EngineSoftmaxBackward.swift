@@ -9,10 +9,14 @@ import TesseraRuntime
 // across workers (per-chunk sums combined in chunk order); a non-last dim in slabs of
 // contiguous columns, vectorised across them.  The sums' order depends on the shape only.
 extension Engine {
+    /// `strides`: floats from one row to the next of y, dy and dx for a last-dim backward of
+    /// 2-D strided views (nil: contiguous).
     static func softmaxBackward(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                shape: [Int], dim: Int, log: Bool, runtime: Runtime, table: KernelTable = .best) {
+                                shape: [Int], dim: Int, log: Bool, runtime: Runtime, table: KernelTable = .best,
+                                strides: (y: Int, dy: Int, dx: Int)? = nil) {
         guard shape.reduce(1, *) > 0 else { return }
         let (outer, D, inner) = softmaxGeometry(shape, dim)
+        let (sy, sdy, sdx) = strides ?? (D, D, D)
         let ys = SendablePointer(y), dys = SendablePointer(dy), dxs = SendablePointer(dx)
         let lg: Int32 = log ? 1 : 0
         let nt: Int32 = runtime.streams(outputBytes: outer * D * inner * 4, workers: runtime.threads) ? 1 : 0
@@ -44,16 +48,17 @@ extension Engine {
                                     unitsPerTile: 1)
             runtime.run(plan) { ctx in
                 let (r, c) = ctx.tile.quotientAndRemainder(dividingBy: perRow)
-                let lo = r * D + c * chunk, n = min(chunk, D - c * chunk)
-                ss[ctx.tile].pointee = table.kernels.grad_sum(ys[lo], dys[lo], n, lg)
+                let lo = c * chunk, n = min(chunk, D - c * chunk)
+                ss[ctx.tile].pointee = table.kernels.grad_sum(ys[r * sy + lo], dys[r * sdy + lo], n, lg)
             }
             let rowSum = (0..<outer).map { r in SoftmaxMath.split((0..<perRow).reduce(0.0) { $0 + sums[r * perRow + $1] }) }
             rowSum.withUnsafeBufferPointer { rb in
                 let rs = SendablePointer(rb.baseAddress!)
                 runtime.run(plan) { ctx in
                     let (r, c) = ctx.tile.quotientAndRemainder(dividingBy: perRow)
-                    let lo = r * D + c * chunk, n = min(chunk, D - c * chunk)
-                    table.kernels.grad_finish(ys[lo], dys[lo], dxs[lo], n, rs[r].pointee.0, rs[r].pointee.1, lg, nt)
+                    let lo = c * chunk, n = min(chunk, D - c * chunk)
+                    table.kernels.grad_finish(ys[r * sy + lo], dys[r * sdy + lo], dxs[r * sdx + lo], n,
+                                              rs[r].pointee.0, rs[r].pointee.1, lg, nt)
                 }
             }
             return
@@ -65,8 +70,8 @@ extension Engine {
             // short rows paid for it (65536x256 into an output 16 bytes into a line: 1.66 vs 1.10
             // ns/element aligned; docs/records/zen3-avx2/README.md)
             for r in ctx.range {
-                let (hi, lo) = SoftmaxMath.split(k.grad_sum(ys[r * D], dys[r * D], D, lg))
-                k.grad_finish(ys[r * D], dys[r * D], dxs[r * D], D, hi, lo, lg, nt != 0 ? 3 : 0)
+                let (hi, lo) = SoftmaxMath.split(k.grad_sum(ys[r * sy], dys[r * sdy], D, lg))
+                k.grad_finish(ys[r * sy], dys[r * sdy], dxs[r * sdx], D, hi, lo, lg, nt != 0 ? 3 : 0)
             }
             if nt != 0 { ts_store_fence() }
         }

@@ -417,3 +417,47 @@ public func tessera_pipeline_explain(_ h: OpaquePointer?) -> UnsafePointer<CChar
         return tessera_internal_set_text("")
     }
 }
+
+// MARK: strided rows
+
+@_cdecl("tessera_activation_run_strided")
+public func tessera_activation_run_strided(_ h: OpaquePointer?, _ op: tessera_activation, _ a: Float, _ b: Float,
+                                           _ x: UnsafePointer<Float>?, _ xs: Int, _ y: UnsafeMutablePointer<Float>?, _ ys: Int,
+                                           _ rows: Int, _ cols: Int) -> tessera_status {
+    guarded {
+        try RawOps.apply(try step(op, a, b), input: x, inputStride: try countOf(xs), output: y, outputStride: try countOf(ys),
+                         rows: try countOf(rows), cols: try countOf(cols), runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_activation_backward_strided")
+public func tessera_activation_backward_strided(_ h: OpaquePointer?, _ op: tessera_activation, _ a: Float, _ b: Float,
+                                                _ x: UnsafePointer<Float>?, _ xs: Int, _ y: UnsafePointer<Float>?, _ ys: Int,
+                                                _ dy: UnsafePointer<Float>?, _ dys: Int, _ dx: UnsafeMutablePointer<Float>?,
+                                                _ dxs: Int, _ rows: Int, _ cols: Int) -> tessera_status {
+    guarded {
+        try RawOps.backward(try step(op, a, b), input: x, inputStride: try countOf(xs), output: y, outputStride: try countOf(ys),
+                            gradOutput: dy, gradOutputStride: try countOf(dys), gradInput: dx, gradInputStride: try countOf(dxs),
+                            rows: try countOf(rows), cols: try countOf(cols), runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_softmax_strided")
+public func tessera_softmax_strided(_ h: OpaquePointer?, _ x: UnsafePointer<Float>?, _ xs: Int, _ y: UnsafeMutablePointer<Float>?,
+                                    _ ys: Int, _ rows: Int, _ cols: Int, _ log: Int32) -> tessera_status {
+    guarded {
+        try RawOps.softmax(input: x, inputStride: try countOf(xs), output: y, outputStride: try countOf(ys),
+                           rows: try countOf(rows), cols: try countOf(cols), log: log != 0, runtime: try runtime(h))
+    }
+}
+
+@_cdecl("tessera_softmax_backward_strided")
+public func tessera_softmax_backward_strided(_ h: OpaquePointer?, _ y: UnsafePointer<Float>?, _ ys: Int,
+                                             _ dy: UnsafePointer<Float>?, _ dys: Int, _ dx: UnsafeMutablePointer<Float>?,
+                                             _ dxs: Int, _ rows: Int, _ cols: Int, _ log: Int32) -> tessera_status {
+    guarded {
+        try RawOps.softmaxBackward(output: y, outputStride: try countOf(ys), gradOutput: dy, gradOutputStride: try countOf(dys),
+                                   gradInput: dx, gradInputStride: try countOf(dxs), rows: try countOf(rows),
+                                   cols: try countOf(cols), log: log != 0, runtime: try runtime(h))
+    }
+}

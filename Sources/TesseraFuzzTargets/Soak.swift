@@ -16,7 +16,7 @@ package enum Soak {
         package var description: String {
             let per = inputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             return "inputs: \(per); shared-pipeline runs \(sharedRuns); failures \(failures.count)"
-                + failures.prefix(5).map { "\n  \($0)" }.joined()
+                + failures.prefix(40).map { "\n  \($0)" }.joined()
         }
     }
 
@@ -56,7 +56,14 @@ package enum Soak {
                 var bytes = [UInt8](repeating: 0, count: Int(rng.next() % 600))
                 for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
                 local.inputs[target.rawValue, default: 0] += 1
-                do { try target.run(bytes) } catch { local.failures.append("\(target.rawValue): \(error)") }
+                do { try target.run(bytes) } catch {
+                    local.failures.append("\(target.rawValue): \(error)")
+                    // kept, to become a regression input (Fuzz/regressions/TARGET/)
+                    let dir = ProcessInfo.processInfo.environment["TESSERA_SOAK_FINDINGS"] ?? "Fuzz/findings"
+                    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    _ = FileManager.default.createFile(atPath: "\(dir)/soak-\(target.rawValue)-\(t)-\(local.failures.count)",
+                                                   contents: Data(bytes))
+                }
             }
             report.withLock { r in
                 r.inputs.merge(local.inputs, uniquingKeysWith: +)

@@ -17,7 +17,7 @@ package enum SoftmaxMath {
                 let M = Double(m[j])
                 let S = M == -.infinity ? .nan : s[j] // a column of only -inf: NaN, as PyTorch
                 if log {
-                    (m[j], m[stride + j]) = split(M + Foundation.log(S))
+                    (m[j], m[stride + j]) = offset(M, Foundation.log(S))
                 } else {
                     m[j] = Float(S.isNaN ? .nan : 1 / S)
                     s[j] = M == -.infinity ? 0 : 1
@@ -38,7 +38,7 @@ package enum SoftmaxMath {
             }
             if M == -.infinity { S = .nan } // a column of only -inf: NaN, as PyTorch
             if log {
-                (m[j], m[stride + j]) = split(M + Foundation.log(S))
+                (m[j], m[stride + j]) = offset(M, Foundation.log(S))
             } else {
                 for c in 0..<chunks {
                     m[c * stride + j] = Float(S.isNaN ? .nan : s[c * stride + j] / S)
@@ -50,7 +50,20 @@ package enum SoftmaxMath {
     /// A double as the float nearest it plus the float nearest the rest.
     package static func split(_ c: Double) -> (Float, Float) {
         let hi = Float(c)
-        return (hi, c.isFinite ? Float(c - Double(hi)) : 0)
+        // beyond float's range the rest is not a number: hi (+-inf) carries it
+        return (hi, c.isFinite && hi.isFinite ? Float(c - Double(hi)) : 0)
+    }
+
+    /// log_softmax's offset M + L (the max plus the log of the sum) as hi + lo floats, with the
+    /// double sum's own rounding error kept (TwoSum): where M dwarfs L -- a row at FLT_MAX, found
+    /// by the soak run -- M + L in double drops L, and lo brings it back.
+    package static func offset(_ M: Double, _ L: Double) -> (Float, Float) {
+        let s = M + L
+        guard s.isFinite else { return split(s) }
+        let b = s - M, err = (M - (s - b)) + (L - b)
+        let hi = Float(s)
+        guard hi.isFinite else { return split(s) }
+        return (hi, Float((s - Double(hi)) + err))
     }
 
 }

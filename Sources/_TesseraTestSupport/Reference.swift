@@ -38,9 +38,9 @@ public enum Reference {
         case .silu: x * sigmoid(x)
         case .leaky_relu: x > 0 ? x : x * a
         case .elu: x > 0 ? x : a * Foundation.expm1(x)
-        case .celu: x > 0 ? x : a * Foundation.expm1(x / a)
+        case .celu: x > 0 ? x : a * Foundation.expm1(f32(x / a))
         case .selu: x > 0 ? seluScale * x : seluScale * seluAlpha * Foundation.expm1(x)
-        case .softplus: x * a > b ? x : softplus1(x * a) / a
+        case .softplus: f32(x * a) > b ? x : softplus1(f32(x * a)) / a
         case .mish: x * Foundation.tanh(softplus1(x))
         case .hardswish: x * Swift.min(Swift.max(x + 3, 0), 6) / 6
         case .hardsigmoid: x.isNaN ? x : Swift.min(Swift.max(x + 3, 0), 6) / 6
@@ -52,6 +52,11 @@ public enum Reference {
         case .softshrink: Swift.abs(x) <= a ? 0 : x - (x > 0 ? a : -a)
         }
     }
+
+    /// The float32 rounding of a product or quotient of two float32 parameters, as PyTorch's
+    /// float32 kernels form softplus's beta*x and celu's x/alpha before the transcendental:
+    /// their error propagates (beta = 3, x = -3: 7 ULP), exact only for powers of two.
+    static func f32(_ v: Double) -> Double { Double(Float(v)) }
 
     static let seluAlpha = 1.6732632423543772848170429916717, seluScale = 1.0507009873554804934193349852946
 
@@ -75,9 +80,9 @@ public enum Reference {
         case .silu: s.isInfinite ? (s > 0 ? 1 : 0) : sigmoid(s) * (1 + s * sigmoid(-s))
         case .leaky_relu: s > 0 ? 1 : a
         case .elu: s > 0 ? 1 : a * Foundation.exp(s)
-        case .celu: s > 0 ? 1 : Foundation.exp(s / a)
+        case .celu: s > 0 ? 1 : Foundation.exp(f32(s / a))
         case .selu: s > 0 ? seluScale : seluScale * seluAlpha * Foundation.exp(s)
-        case .softplus: s * a > b ? 1 : sigmoid(s * a)
+        case .softplus: f32(s * a) > b ? 1 : sigmoid(f32(s * a))
         case .mish:
             s.isInfinite ? (s > 0 ? 1 : 0)
                 : Foundation.tanh(softplus1(s)) + s * sigmoid(s) * (1 - Foundation.pow(Foundation.tanh(softplus1(s)), 2))
@@ -111,8 +116,9 @@ public enum Reference {
         case .clamp: [op.defaultParameters, (-1, 1), (0.5, 0.5), (-0.0, 0)]
         case .leaky_relu: [op.defaultParameters, (0.2, 0), (-0.5, 0)]
         case .elu: [op.defaultParameters, (0.5, 0), (2.5, 0)]
-        case .celu: [op.defaultParameters, (0.5, 0), (3, 0)]
-        case .softplus: [op.defaultParameters, (2, 20), (0.5, 5)]
+        case .celu: [op.defaultParameters, (0.5, 0), (3, 0), (1.7, 0)]
+        // beta = 3: beta * x is not exact (powers of two are), which the reference rounds as PyTorch
+        case .softplus: [op.defaultParameters, (2, 20), (0.5, 5), (3, 20)]
         case .hardtanh: [op.defaultParameters, (-2, 0.5), (0, 6)]
         case .threshold: [op.defaultParameters, (0.5, -1), (-2, 7)]
         case .hardshrink, .softshrink: [op.defaultParameters, (0, 0), (2.5, 0)]

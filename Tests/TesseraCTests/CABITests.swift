@@ -257,3 +257,34 @@ struct CExecutorTests {
         }
     }
 }
+
+@Suite("C ABI: strided rows")
+struct CStridedTests {
+    @Test func stridedCallsMatchTheContiguousOnesAndCheckTheirViews() throws {
+        let rows = 33, cols = 70, width = 100
+        let x = EdgeValues.random(count: rows * width, seed: 9)
+        let xc = (0..<rows).flatMap { r in x[r * width + 5..<r * width + 5 + cols] }
+        var y = [Float](repeating: 7, count: rows * width), want = [Float](repeating: 0, count: rows * cols)
+        x.withUnsafeBufferPointer { xp in
+            #expect(tessera_activation_run_strided(nil, TESSERA_SILU, 0, 0, xp.baseAddress! + 5, width, &y, width, rows, cols) == TESSERA_OK)
+            #expect(tessera_silu(nil, xc, &want, xc.count) == TESSERA_OK)
+            #expect((0..<rows).allSatisfy { r in (0..<cols).allSatisfy { y[r * width + $0].bitPattern == want[r * cols + $0].bitPattern } })
+            #expect(y[cols] == 7) // outside the view: untouched
+            #expect(tessera_softmax_strided(nil, xp.baseAddress! + 5, width, &y, width, rows, cols, 1) == TESSERA_OK)
+            let shape: [Int64] = [Int64(rows), Int64(cols)]
+            #expect(tessera_log_softmax(nil, xc, &want, shape, 2, -1) == TESSERA_OK)
+            #expect((0..<rows).allSatisfy { r in (0..<cols).allSatisfy { y[r * width + $0].bitPattern == want[r * cols + $0].bitPattern } })
+            var dx = [Float](repeating: 0, count: rows * width)
+            #expect(tessera_softmax_backward_strided(nil, y, width, xp.baseAddress!, width, &dx, width, rows, cols, 1) == TESSERA_OK)
+            #expect(tessera_activation_backward_strided(nil, TESSERA_GELU, 0, 0, xp.baseAddress!, width, nil, 0, xp.baseAddress!, width,
+                                                        &dx, width, rows, cols) == TESSERA_OK)
+            // a stride below the row length, and a view overlapping the output
+            #expect(tessera_activation_run_strided(nil, TESSERA_RELU, 0, 0, xp.baseAddress!, cols - 1, &y, width, rows, cols) == TESSERA_ERROR_INVALID_ARGUMENT)
+            #expect(lastError() == "input stride 69 is smaller than the row length 70")
+            let overlap = y.withUnsafeMutableBufferPointer { yp in
+                tessera_softmax_strided(nil, yp.baseAddress, width, yp.baseAddress! + 1, width, rows, cols, 0)
+            }
+            #expect(overlap == TESSERA_ERROR_OVERLAP && lastError().hasPrefix("input and output overlap"))
+        }
+    }
+}

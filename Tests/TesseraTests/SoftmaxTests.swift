@@ -82,6 +82,17 @@ struct SoftmaxTests {
         }
     }
 
+    @Test func extremeRowsFoundByTheSoakRun() throws {
+        // a row at FLT_MAX: the offset max + log(sum) in double dropped log(11); TwoSum keeps it
+        let big = Float.greatestFiniteMagnitude
+        let y = try LogSoftmax().forward(Tensor(shape: [12], scalars: [Float](repeating: big, count: 11) + [0]))
+        #expect(abs(Double(y.scalars[0]) + Foundation.log(11.0)) < 1e-6 && y.scalars[11] == -big)
+        // a gradient sum beyond FLT_MAX is -inf (as PyTorch's float32 sum), and dy - 1 * (-inf) is +inf, not NaN
+        var dx = [Float](repeating: 0, count: 2)
+        try RawOps.softmaxBackward(output: [0, 0], gradOutput: [-big, -big], gradInput: &dx, shape: [2], log: true)
+        #expect(dx == [.infinity, .infinity])
+    }
+
     @Test func longRowsKeepAccuracy() throws {
         // 8 x 2^21: float32 sums would drift; partial sums are double and combined with rescaling
         let x = try Tensor(randomNormal: [8, TestScale.pick(1 << 21, small: 1 << 18)], standardDeviation: 3, seed: 5)

@@ -137,6 +137,26 @@ tessera_status tessera_activation_backward_with(tessera_runtime *runtime, tesser
 #include "tessera_ops.def"
 #undef TS_OP
 
+/* Strided rows (2-D views such as x[:, :k]): `rows` rows of `cols` floats, row r of a view at
+ * base + r * stride (strides in floats, at least cols; smaller is TESSERA_ERROR_INVALID_ARGUMENT).
+ * The same results as the contiguous calls.  An output may be exactly its input view (same base
+ * and stride) where the contiguous call allows it; any other overlap is TESSERA_ERROR_OVERLAP:
+ * views with equal strides are checked exactly (interleaved views of one buffer are fine), views
+ * with different strides must not share a span.  `log` != 0: log-softmax. */
+tessera_status tessera_activation_run_strided(tessera_runtime *runtime, tessera_activation op, float a, float b,
+                                              const float *input, size_t input_stride, float *output,
+                                              size_t output_stride, size_t rows, size_t cols);
+tessera_status tessera_activation_backward_strided(tessera_runtime *runtime, tessera_activation op, float a, float b,
+                                                   const float *input, size_t input_stride, const float *output,
+                                                   size_t output_stride, const float *grad_output,
+                                                   size_t grad_output_stride, float *grad_input,
+                                                   size_t grad_input_stride, size_t rows, size_t cols);
+tessera_status tessera_softmax_strided(tessera_runtime *runtime, const float *input, size_t input_stride, float *output,
+                                       size_t output_stride, size_t rows, size_t cols, int log);
+tessera_status tessera_softmax_backward_strided(tessera_runtime *runtime, const float *output, size_t output_stride,
+                                                const float *grad_output, size_t grad_output_stride, float *grad_input,
+                                                size_t grad_input_stride, size_t rows, size_t cols, int log);
+
 /* Softmax / log-softmax of a tensor of `shape[0..<rank]` along `dim` (negative counts from the end). */
 tessera_status tessera_softmax(tessera_runtime *runtime, const float *input, float *output, const int64_t *shape,
                                int rank, int dim);
