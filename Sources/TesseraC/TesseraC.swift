@@ -214,6 +214,14 @@ public func tessera_op_name(_ op: Int32) -> UnsafePointer<CChar>? {
 @_cdecl("tessera_op_parameter_count")
 public func tessera_op_parameter_count(_ op: Int32) -> Int32 { UnaryOp(index: Int(op)).map { Int32($0.parameterCount) } ?? -1 }
 
+@_cdecl("tessera_op_default_parameters")
+public func tessera_op_default_parameters(_ op: Int32, _ a: UnsafeMutablePointer<Float>?, _ b: UnsafeMutablePointer<Float>?) -> Int32 {
+    guard let u = UnaryOp(index: Int(op)) else { return -1 }
+    a?.pointee = u.defaultParameters.0
+    b?.pointee = u.defaultParameters.1
+    return Int32(u.parameterCount)
+}
+
 @_cdecl("tessera_op_from_name")
 public func tessera_op_from_name(_ name: UnsafePointer<CChar>?) -> Int32 {
     guard let name, let op = UnaryOp(rawValue: String(cString: name)) else { return -1 }

@@ -19,6 +19,9 @@ struct CABITests {
             let i = Int32(op.index)
             #expect(String(cString: tessera_op_name(i)) == op.rawValue && tessera_op_from_name(op.rawValue) == i)
             #expect(Int(tessera_op_parameter_count(i)) == op.parameterCount)
+            var da: Float = .nan, db: Float = .nan
+            #expect(Int(tessera_op_default_parameters(i, &da, &db)) == op.parameterCount)
+            #expect(da.bitPattern == op.defaultParameters.0.bitPattern && db.bitPattern == op.defaultParameters.1.bitPattern)
             for (a, b) in Reference.parameterSets(op) {
                 let step = ElementwiseStep(op, a, b)
                 let want = try Pipeline(nodes: [.step(step)]).run(x, runtime: .default).output.scalars
@@ -33,7 +36,7 @@ struct CABITests {
             #expect(status == TESSERA_OK && y.map(\.bitPattern) == want.map(\.bitPattern), "\(op)")
         }
         #expect(tessera_op_name(-1) == nil && tessera_op_name(tessera_op_count()) == nil)
-        #expect(tessera_op_from_name("swish") == -1 && tessera_op_from_name(nil) == -1 && tessera_op_parameter_count(99) == -1)
+        #expect(tessera_op_from_name("swish") == -1 && tessera_op_from_name(nil) == -1 && tessera_op_parameter_count(99) == -1 && tessera_op_default_parameters(-1, nil, nil) == -1)
         // the generated per-op functions and the named layers
         var y = [Float](repeating: 0, count: 4)
         #expect(tessera_sigmoid(nil, [0, 0, 0, 0], &y, 4) == TESSERA_OK && y == [0.5, 0.5, 0.5, 0.5])

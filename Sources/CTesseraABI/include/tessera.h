@@ -99,6 +99,9 @@ int tessera_op_count(void);
 const char *tessera_op_name(int op);
 int tessera_op_parameter_count(int op);
 int tessera_op_from_name(const char *name);
+/* The op's parameter defaults (PyTorch's) into *a and *b (either may be NULL; 0 for a parameter
+ * the op does not take); returns the parameter count, or -1 when op is out of range. */
+int tessera_op_default_parameters(int op, float *a, float *b);
 
 /* output[i] = op(input[i]) for i < count, with the op's default parameters (PyTorch's). */
 tessera_status tessera_activation_run(tessera_runtime *runtime, tessera_activation op, const float *input,
