@@ -1,5 +1,6 @@
 // Tessera from C: run with `bash Examples/c/run.sh` (builds libTesseraC, compiles, runs).
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,120 @@
 
 static int failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+
+// A host thread pool, as a framework would have one: persistent pthreads that wait for a job
+// (a parallel_for), claim its task indices from a shared counter, and signal when it is done.
+// Tessera runs its tiles on it through tessera_executor instead of starting threads of its own.
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  pthread_t threads[3];
+  int nthreads, stop, generation, busy;
+  size_t n, next; // the current job: task indices 0..n-1, the next unclaimed one
+  void (*task)(void *, size_t);
+  void *arg;
+} pool;
+
+static void *pool_worker(void *p_) {
+  pool *p = p_;
+  int seen = 0;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+    if (p->stop) break;
+    seen = p->generation;
+    while (p->next < p->n) {
+      size_t i = p->next++;
+      p->busy++;
+      pthread_mutex_unlock(&p->lock);
+      p->task(p->arg, i);
+      pthread_mutex_lock(&p->lock);
+      if (--p->busy == 0 && p->next >= p->n) pthread_cond_broadcast(&p->done);
+    }
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+static int pool_threads(void *p_) { return ((pool *)p_)->nthreads + 1; } // its threads and the caller
+
+// runs task(arg, i) for i < n on the pool's threads and the calling one; returns when all are done
+static void pool_parallel_for(void *p_, size_t n, void (*task)(void *, size_t), void *arg) {
+  pool *p = p_;
+  pthread_mutex_lock(&p->lock);
+  p->n = n; p->next = 0; p->task = task; p->arg = arg; p->generation++;
+  pthread_cond_broadcast(&p->wake);
+  while (p->next < p->n) {
+    size_t i = p->next++;
+    p->busy++;
+    pthread_mutex_unlock(&p->lock);
+    task(arg, i);
+    pthread_mutex_lock(&p->lock);
+    p->busy--;
+  }
+  while (p->busy > 0) pthread_cond_wait(&p->done, &p->lock);
+  pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_start(pool *p) {
+  memset(p, 0, sizeof *p);
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  p->nthreads = 3;
+  for (int i = 0; i < p->nthreads; i++) pthread_create(&p->threads[i], NULL, pool_worker, p);
+}
+
+static void pool_stop(pool *p) {
+  pthread_mutex_lock(&p->lock);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->wake);
+  pthread_cond_destroy(&p->done);
+}
+
+// every op of the table, forward and backward, on the host's pool and on Tessera's own
+// workers: the same bits
+static void host_pool_gives_the_same_bits(void) {
+  pool p;
+  pool_start(&p);
+  tessera_executor ex = {.context = &p, .num_threads = pool_threads, .parallel_for = pool_parallel_for, .in_parallel = NULL};
+  tessera_runtime *host = NULL, *own = NULL;
+  CHECK(tessera_runtime_create_with_executor(&ex, 16384, NULL, &host) == TESSERA_OK, "executor: %s", tessera_last_error());
+  CHECK(tessera_runtime_create(4, 16384, NULL, &own) == TESSERA_OK, "create: %s", tessera_last_error());
+  enum { M = 1 << 18 };
+  float *x = malloc(M * sizeof *x), *a = malloc(M * sizeof *a), *b = malloc(M * sizeof *b), *y = malloc(M * sizeof *y);
+  for (int i = 0; i < M; i++) x[i] = (float)sin(i * 0.37) * 9.0f;
+  int ops = 0;
+  for (int op = 0; op < tessera_op_count(); op++) {
+    CHECK(tessera_activation_run(host, (tessera_activation)op, x, a, M) == TESSERA_OK, "%s: %s", tessera_op_name(op), tessera_last_error());
+    CHECK(tessera_activation_run(own, (tessera_activation)op, x, b, M) == TESSERA_OK, "%s", tessera_op_name(op));
+    CHECK(memcmp(a, b, M * sizeof *a) == 0, "%s: host pool and own workers differ", tessera_op_name(op));
+    float da, db;
+    tessera_op_default_parameters(op, &da, &db);
+    memcpy(y, a, M * sizeof *y); // the forward's output, for the ops that read it
+    CHECK(tessera_activation_backward_with(host, (tessera_activation)op, da, db, x, y, x, a, M) == TESSERA_OK, "%s backward", tessera_op_name(op));
+    CHECK(tessera_activation_backward_with(own, (tessera_activation)op, da, db, x, y, x, b, M) == TESSERA_OK, "%s backward", tessera_op_name(op));
+    CHECK(memcmp(a, b, M * sizeof *a) == 0, "%s backward: host pool and own workers differ", tessera_op_name(op));
+    ops++;
+  }
+  int64_t shape[2] = {512, 512};
+  CHECK(tessera_softmax(host, x, a, shape, 2, 1) == TESSERA_OK && tessera_softmax(own, x, b, shape, 2, 1) == TESSERA_OK, "softmax");
+  CHECK(memcmp(a, b, M * sizeof *a) == 0, "softmax: host pool and own workers differ");
+  printf("host pthread pool (%d threads): %d ops forward and backward and softmax, bits identical to Tessera's workers\n",
+         pool_threads(&p), ops);
+  ex.num_threads = NULL;
+  tessera_runtime *bad = NULL;
+  CHECK(tessera_runtime_create_with_executor(&ex, 0, NULL, &bad) == TESSERA_ERROR_NULL_POINTER && bad == NULL, "NULL num_threads");
+  printf("executor without num_threads -> \"%s\"\n", tessera_last_error());
+  tessera_runtime_destroy(host);
+  tessera_runtime_destroy(own);
+  pool_stop(&p);
+  free(x); free(a); free(b); free(y);
+}
 
 int main(void) {
   printf("tessera %s\n", tessera_version());
@@ -80,6 +195,7 @@ int main(void) {
 
   free(x);
   free(y);
+  host_pool_gives_the_same_bits();
   printf("%s\n", failures ? "C example FAILED" : "C example passed");
   return failures ? 1 : 0;
 }

@@ -9,11 +9,11 @@ swiftlib=$(dirname "$(dirname "$(command -v swift)")")/lib/swift/linux
 if [ "${1:-}" = "--sanitize" ]; then
   # AddressSanitizer with LeakSanitizer on: every handle the example creates must be released
   clang -g -O1 -fsanitize=address -fno-omit-frame-pointer -fuse-ld=lld -Wall -Wextra -std=c11 Examples/c/example.c \
-    -I Sources/CTesseraABI/include -I Sources/CTesseraKernels/include -L "$lib" -lTesseraC -lm \
+    -I Sources/CTesseraABI/include -I Sources/CTesseraKernels/include -L "$lib" -lTesseraC -lm -lpthread \
     -Wl,-rpath,"$lib" -Wl,-rpath,"$swiftlib" -o "$lib/tessera-c-example-asan"
   ASAN_OPTIONS=detect_leaks=1 "$lib/tessera-c-example-asan"
   exit
 fi
-cc -O2 -Wall -Wextra -std=c11 Examples/c/example.c -I Sources/CTesseraABI/include -I Sources/CTesseraKernels/include -L "$lib" -lTesseraC -lm \
+cc -O2 -Wall -Wextra -std=c11 Examples/c/example.c -I Sources/CTesseraABI/include -I Sources/CTesseraKernels/include -L "$lib" -lTesseraC -lm -lpthread \
   -Wl,-rpath,"$lib" -Wl,-rpath,"$swiftlib" -o "$lib/tessera-c-example"
 "$lib/tessera-c-example"

@@ -35,8 +35,9 @@ package struct ScaleTestConfiguration: Sendable {
                                                   expected: "key=size pairs as TESSERA_CACHE takes (l1, l2, l3, shared, llc), e.g. l2=2M,l3=260M,shared=2")
             }
         }
-        guard let exe = ExecutorKind(rawValue: executor), exe != .serial else {
-            throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform or spinningPool")
+        let hostPool = executor == "host"
+        guard let exe = hostPool ? .concurrentPerform : ExecutorKind(rawValue: executor), exe != .serial else {
+            throw ScaleTestError.invalidValue(option: "--executor", value: executor, expected: "concurrentPerform, spinningPool or host")
         }
         guard let exec = FusedExecution(rawValue: execution) else {
             throw ScaleTestError.invalidValue(option: "--execution", value: execution, expected: "hybrid, op-by-op or registers")
@@ -105,10 +106,11 @@ package struct ScaleTestConfiguration: Sendable {
             topo = Topology(nodes: [.init(id: 0, cpus: topo.nodes.flatMap(\.cpus).sorted())], source: .synthetic,
                             origin: "--no-numa: \(topo.nodes.count) node(s) flattened")
         }
-        let opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
+        var opts = RunOptions(workloads: scenario.workloads, threadList: threadsList,
                               repetitions: repetitions ?? scenario.repetitions, topology: topo, tileBytes: tileBytes,
                               scenarioName: scenario.name, execution: exec, executor: exe, rounds: rounds,
                               stores: policies, cache: model)
+        opts.hostPool = hostPool
         return ScaleTestConfiguration(options: opts, format: fmt, outputDirectory: output, planOnly: plan)
     }
 

@@ -79,6 +79,9 @@ package struct RunOptions: Sendable {
     package var scenarioName: String
     package var execution: FusedExecution
     package var executor: ExecutorKind
+    /// `--executor host`: the tiles run through the HostExecutor interface (on concurrentPerform),
+    /// which measures what the host-pool path costs over the built-in one.
+    package var hostPool = false
     /// Rounds the repetitions are split over, worker counts taking turns (see `Runner.run`).
     package var rounds: Int
     /// Store policies each workload runs under (`--stores`); more than one is the stores experiment.
@@ -115,7 +118,7 @@ package struct Runner {
 
     func runtime(threads: Int, stores: StorePolicy = .auto) throws -> Runtime {
         try Runtime(threads: threads, tileBytes: options.tileBytes, topology: options.topology, executor: options.executor,
-                    cache: options.cache, stores: stores)
+                    cache: options.cache, stores: stores, host: options.hostPool ? DispatchHostPool(threads: threads) : nil)
     }
 
     package func run() throws -> Report {
@@ -201,7 +204,7 @@ package struct Runner {
             compute_capacity: machineCapacity, tessera_version: tesseraVersion,
             isa: ISA.best.description, cpu: Self.cpuModel())
         return Report(schema_version: 2, scenario: options.scenarioName, fused_execution: options.execution.rawValue,
-                      executor: options.executor.rawValue,
+                      executor: options.hostPool ? "host" : options.executor.rawValue,
                       machine: machine, results: results)
     }
 
@@ -435,4 +438,14 @@ func timeRuns(_ repetitions: Int, warmupNs: UInt64 = 20_000_000, _ body: () -> V
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// A host pool for `--executor host`: DispatchQueue.concurrentPerform behind the HostExecutor
+/// interface, as an embedder would wrap its own pool.
+final class DispatchHostPool: HostExecutor {
+    let threadCount: Int
+    init(threads: Int) { threadCount = threads }
+    func parallelFor(_ n: Int, _ task: @Sendable (Int) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: n, execute: task)
+    }
 }

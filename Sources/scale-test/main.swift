@@ -33,7 +33,7 @@ struct ScaleTest: ParsableCommand {
     var noNUMA = false
     @Flag(help: "Run the grain-size experiment (plain loop vs 1 worker vs automatic vs all workers, 2^12...2^26) instead.")
     var grain = false
-    @Option(help: "What runs the tiles: concurrentPerform (default) or spinningPool (persistent threads that spin ~100 µs between calls).")
+    @Option(help: "What runs the tiles: concurrentPerform (default), spinningPool (persistent threads that spin ~100 µs between calls) or host (concurrentPerform through the HostExecutor interface: that path's overhead).")
     var executor = "concurrentPerform"
     @Option(help: "Rounds each point's repetitions are split over, worker counts taking turns, so that the host's drift hits every worker count alike (each round starts with 20 ms of warm-up calls).")
     var rounds = 3

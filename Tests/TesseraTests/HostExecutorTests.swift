@@ -40,8 +40,13 @@ struct HostExecutorTests {
     /// The same ops on the default runtime and on `rt`, which must give the same bits.
     func sameBits(_ rt: Runtime) throws {
         let ref = try Runtime(threads: 1, executor: .serial, parallelThresholdNs: 0)
-        for layer in [GELU(), Tanh(), try Softplus(beta: 2)] as [any ElementwiseLayer] {
+        for op in UnaryOp.allCases {
+            let layer = op.layer
             #expect(try layer.forward(Self.x, runtime: rt) == layer.forward(Self.x, runtime: ref), "\(layer.step)")
+            let output = op.saved == .output ? try layer.forward(Self.x, runtime: ref) : nil
+            let input = op.saved == .output ? nil : Self.x
+            #expect(try layer.backward(input: input, output: output, gradOutput: Self.x, runtime: rt)
+                    == layer.backward(input: input, output: output, gradOutput: Self.x, runtime: ref), "\(layer.step) backward")
         }
         #expect(try Softmax(dim: 1).forward(Self.rows, runtime: rt) == Softmax(dim: 1).forward(Self.rows, runtime: ref))
         #expect(try LogSoftmax(dim: 0).forward(Self.rows, runtime: rt) == LogSoftmax(dim: 0).forward(Self.rows, runtime: ref))
