@@ -17,12 +17,14 @@ package struct GrainRow: Codable, Equatable, Sendable {
 }
 
 package enum GrainExperiment {
+    /// `hostPool`: the parallel runtimes run through the HostExecutor interface (`--executor host`).
     package static func run(op: UnaryOp, log2Sizes: [Int], threads: Int, executor: ExecutorKind, repetitions: Int,
-                           progress: (String) -> Void = { _ in }) throws -> [GrainRow] {
+                           hostPool: Bool = false, progress: (String) -> Void = { _ in }) throws -> [GrainRow] {
         let table = KernelTable.best
-        let auto = try Runtime(threads: threads, executor: executor)
+        let host: (any HostExecutor)? = hostPool ? DispatchHostPool(threads: threads) : nil
+        let auto = try Runtime(threads: threads, executor: executor, host: host)
         let one = try Runtime(threads: 1)
-        let all = try Runtime(threads: threads, executor: executor, parallelThresholdNs: 0)
+        let all = try Runtime(threads: threads, executor: executor, parallelThresholdNs: 0, host: host)
         var rows: [GrainRow] = []
         for l in log2Sizes {
             let n = 1 << l
@@ -59,8 +61,9 @@ package enum GrainExperiment {
         return rows
     }
 
-    package static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind) -> String {
-        var s = "grain: \(op.rawValue), \(threads) workers (\(executor.rawValue)); inline below \(Int(Runtime.breakEvenNs(executor) / 1000)) µs of estimated work\n"
+    package static func table(_ rows: [GrainRow], op: UnaryOp, threads: Int, executor: ExecutorKind, hostPool: Bool = false) -> String {
+        let name = hostPool ? "host: concurrentPerform through HostExecutor" : executor.rawValue
+        var s = "grain: \(op.rawValue), \(threads) workers (\(name)); inline below \(Int(Runtime.breakEvenNs(executor) / 1000)) µs of estimated work\n"
         s += "elements     plain µs  1 worker µs   auto µs  all workers µs  auto path  auto/plain  auto/best\n"
         for r in rows {
             s += String(format: "2^%-8d %10.2f %12.2f %9.2f %15.2f  %-9@ %10.2f %10.2f%@\n",

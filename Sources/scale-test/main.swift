@@ -60,7 +60,8 @@ struct ScaleTest: ParsableCommand {
             let op = cfg.options.workloads.first?.op.unary ?? .sigmoid
             let t = cfg.options.threadList.max() ?? 2
             let rows = try GrainExperiment.run(op: op, log2Sizes: Array(stride(from: 12, through: 26, by: 1)), threads: t,
-                                               executor: cfg.options.executor, repetitions: repetitions ?? 15) { msg in
+                                               executor: cfg.options.executor, repetitions: repetitions ?? 15,
+                                               hostPool: cfg.options.hostPool) { msg in
                 FileHandle.standardError.write(Data("\(msg)\n".utf8))
             }
             if format == "json" {
@@ -68,7 +69,8 @@ struct ScaleTest: ParsableCommand {
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try enc.encode(rows), as: UTF8.self))
             } else {
-                print(GrainExperiment.table(rows, op: op, threads: t, executor: cfg.options.executor), terminator: "")
+                print(GrainExperiment.table(rows, op: op, threads: t, executor: cfg.options.executor, hostPool: cfg.options.hostPool),
+                      terminator: "")
             }
             return
         }
