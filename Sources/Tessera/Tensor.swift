@@ -113,10 +113,10 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Small, fast, seedable generator (Steele et al.); deterministic across platforms.
-struct SplitMix64 {
+package struct SplitMix64 {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -40,7 +40,7 @@ package enum Soak {
         let shared = SendableHandles(runtime: rt, pipeline: p)
         let deadline = Date().addingTimeInterval(seconds)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var rng = SplitMix(seed: UInt64(t) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+            var rng = SplitMix64(seed: UInt64(t) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
             var local = Report()
             while Date() < deadline {
                 let pick = rng.next() % 8
@@ -82,17 +82,4 @@ package enum Soak {
 private struct SendableHandles: @unchecked Sendable {
     let runtime: OpaquePointer?
     let pipeline: OpaquePointer?
-}
-
-/// A small, fast, seedable generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
