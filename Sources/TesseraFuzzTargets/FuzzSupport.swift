@@ -63,10 +63,9 @@ package final class Arena {
     }
 }
 
-/// Half-open ranges of floats overlap.
+/// Half-open ranges of n floats overlap.
 package func overlaps(_ a: UnsafePointer<Float>?, _ b: UnsafePointer<Float>?, _ n: Int) -> Bool {
-    guard let a, let b, n > 0 else { return false }
-    return a < b + n && b < a + n
+    overlapsAsym(a, n, b, n)
 }
 
 /// Every fuzz target, by the name `tessera-fuzz` and `tools/fuzz.sh` take.
