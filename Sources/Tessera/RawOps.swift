@@ -168,10 +168,7 @@ public enum RawOps {
         if count == 0 { return (nil, nil) }
         guard let input else { throw TesseraError.nullPointer(names.0) }
         guard let output else { throw TesseraError.nullPointer(names.1) }
-        let what = "\(names.0) and \(names.1)"
-        let a = UInt(bitPattern: input), b = UInt(bitPattern: output)
-        let bytes = UInt(count * MemoryLayout<Float>.stride)
-        if a != b && a < b + bytes && b < a + bytes { throw TesseraError.overlappingBuffers(what) }
+        if input != UnsafePointer(output) { try checkApart(input, count, output, count, what: "\(names.0) and \(names.1)") }
         return (input, output)
     }
 }
