@@ -182,7 +182,8 @@ public enum EdgeValues {
         .leastNonzeroMagnitude, -.leastNonzeroMagnitude, Float(bitPattern: 0x0001_16C2), -Float(bitPattern: 0x0001_16C2),
         .leastNormalMagnitude, -.leastNormalMagnitude,
         .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e-7, -1e-7, 1e-3, -1e-3,
-        0.55, -0.55, 0.5499, -0.5501, 5.25, -5.25, 5.9, -5.9, 9, -9, 13.2, -13.2, 14, -14, 20, -20,
+        0.55, -0.55, 0.5499, -0.5501, 0.1733, -0.1733, 5.25, -5.25, 5.9, -5.9, 9, -9, 9.02, -9.02, 9.0199, -9.0201,
+        13.2, -13.2, 14, -14, 20, -20,
         87.3, -87.3, 88.8, -88.8, 89, -89, 100, -100, 104, -104, 1e10, -1e10, 1e30, -1e30,
     ]
 
