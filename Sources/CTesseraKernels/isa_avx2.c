@@ -12,6 +12,7 @@
 #define TS_SUFFIX avx2
 #define TS_NAME "avx2"
 #define TS_HAS_FMA 1
+#define TS_HAS_LOAD_LANES 1
 #define VLEN 8
 typedef __m256 vf;
 typedef __m256i vi;
@@ -47,6 +48,16 @@ static inline vf vi_as_vf(vi a) { return _mm256_castsi256_ps(a); }
 static inline vi vi_shl23(vi a) { return _mm256_slli_epi32(a, 23); }
 static inline vi vf_cvtt(vf a) { return _mm256_cvttps_epi32(a); }
 static inline vf vf_lut8(const float *t, vi i) { return _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), i); }
+/// Lanes [lo, hi) of the vector at p, the others 0; lanes outside are not read (no fault).
+static inline vf vf_load_lanes(const float *p, int lo, int hi) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota));
+  return _mm256_maskload_ps(p, m);
+}
+/// The lanes whose index is below k.
+static inline vm vf_lanes_below(int k) {
+  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
 static inline vd vd_set1(double x) { return _mm256_set1_pd(x); }
 static inline vd vd_from_lo(vf a) { return _mm256_cvtps_pd(_mm256_castps256_ps128(a)); }
 static inline vd vd_from_hi(vf a) { return _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)); }

@@ -12,6 +12,7 @@
 #define TS_SUFFIX avx512
 #define TS_NAME "avx512"
 #define TS_HAS_FMA 1
+#define TS_HAS_LOAD_LANES 1
 #define VLEN 16
 typedef __m512 vf;
 typedef __m512i vi;
@@ -50,6 +51,13 @@ static inline vi vf_cvtt(vf a) { return _mm512_cvttps_epi32(a); }
 static inline vf vf_lut8(const float *t, vi i) {
   return _mm512_permutexvar_ps(i, _mm512_castps256_ps512(_mm256_loadu_ps(t))); // i < 8
 }
+/// Lanes [lo, hi) of the vector at p, the others 0; lanes outside are not read (no fault).
+static inline vf vf_load_lanes(const float *p, int lo, int hi) {
+  unsigned lo_ = lo < 0 ? 0 : (unsigned)lo, hi_ = hi < 0 ? 0 : hi > 16 ? 16u : (unsigned)hi;
+  return _mm512_maskz_loadu_ps((__mmask16)(((1u << hi_) - 1) & ~((1u << (lo_ > 16 ? 16 : lo_)) - 1)), p);
+}
+/// The lanes whose index is below k.
+static inline vm vf_lanes_below(int k) { return (__mmask16)((1u << (k < 0 ? 0 : k > 16 ? 16 : k)) - 1); }
 static inline vd vd_set1(double x) { return _mm512_set1_pd(x); }
 static inline vd vd_from_lo(vf a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
 static inline vd vd_from_hi(vf a) {

@@ -49,7 +49,8 @@ extension Engine {
         // is streamed once, whole, instead of stored normally by both (measurements:
         // docs/records/zen3-avx2/README.md), and a tile ends with one fence, not one per row.
         // scratch: the row's exps (and the prologue's output), one row per worker
-        runtime.run(plan, scratchBytes: D * 4) { ctx in
+        // (16 floats more: a streamed row's exps start at its output's offset in a line)
+        runtime.run(plan, scratchBytes: D * 4 + 64) { ctx in
             var carry = ts_line_carry()
             defer {
                 if nt {
@@ -82,8 +83,12 @@ extension Engine {
                         let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
                         store(src, row: r, hi, lo)
                     } else {
-                        let sum = k.exp_sum_peek(src, s, D, m, next, &nextMax)
-                        store(s, row: r, Float(1 / sum), 0)
+                        // the exps at y's offset in a line: the store pass's loads then align with
+                        // its streamed lines (split loads doubled its time for an output 16 bytes
+                        // into a line, docs/records/zen3-avx2/README.md)
+                        let e = nt ? s + (Int(bitPattern: ys[r * sy]) & 63) / 4 : s
+                        let sum = k.exp_sum_peek(src, e, D, m, next, &nextMax)
+                        store(e, row: r, Float(1 / sum), 0)
                     }
                     m = nextMax
                 }
