@@ -22,10 +22,8 @@ extension Engine {
             return
         }
         let plan = elementwisePlan(nsPerElement: step.nsPerElement, count: count, runtime: runtime)
-        let xs = SendablePointer(x), ys = SendablePointer(y)
-        runtime.run(plan) { ctx in
-            step.apply(table, xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, streaming: nt)
-        }
+        var job = KernelJob(forward: step.op.kernel(in: table), x: x, y: y, a: step.a, b: step.b, nt: nt ? 1 : 0)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: KernelJob.body, context: $0) }
     }
 
     /// y = x over `count` elements (the bandwidth yardstick): the element-wise plan and stores.
@@ -33,10 +31,8 @@ extension Engine {
                      table: KernelTable = .best) {
         let plan = elementwisePlan(nsPerElement: 0.05, count: count, runtime: runtime)
         let nt: Int32 = streams(runtime, bytes: count * 4, plan: plan) ? 1 : 0
-        let xs = SendablePointer(x), ys = SendablePointer(y)
-        runtime.run(plan) { ctx in
-            table.kernels.copy(xs[ctx.range.lowerBound], ys[ctx.range.lowerBound], ctx.range.count, nt)
-        }
+        var job = KernelJob(copy: table.kernels.copy, x: x, y: y, nt: nt)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: KernelJob.body, context: $0) }
     }
 
     /// y = steps(x) over `count` elements; x == y allowed.
@@ -52,9 +48,8 @@ extension Engine {
             elementwise(steps[0], x: x, y: y, count: count, runtime: runtime, table: table)
             return
         }
-        let segments = execution.segments(steps)
-        let flat = segments.flatMap { $0 }.map(\.cStep)
-        let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        let (flat, bounds) = FusedChains.shared.lowered(steps, execution)
+        let segmentCount = bounds.count - 1
         let cost = steps.reduce(0) { $0 + $1.nsPerElement }
         let inline = runtime.runsInline(units: count, nsPerUnit: cost)
         let nt = streams(runtime, bytes: count * 4, inline: inline)
@@ -62,15 +57,18 @@ extension Engine {
             let cs = SendablePointer(fb.baseAddress!)
             if inline {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: blockElements) { s in
-                    runSegments(table, cs.base, bounds, x: x, y: y, count: count, scratch: s.baseAddress!, streaming: nt)
+                    bounds.withUnsafeBufferPointer { bb in
+                        runSegments(table, cs.base, bb, x: x, y: y, count: count, scratch: s.baseAddress!, streaming: nt)
+                    }
                 }
                 return
             }
             let plan = elementwisePlan(nsPerElement: cost, count: count, runtime: runtime)
-            let xs = SendablePointer(x), ys = SendablePointer(y)
-            runtime.run(plan, scratchBytes: segments.count > 1 ? blockElements * 4 : 0) { ctx in
-                runSegments(table, cs.base, bounds, x: xs[ctx.range.lowerBound], y: ys[ctx.range.lowerBound],
-                            count: ctx.range.count, scratch: ctx.scratch?.assumingMemoryBound(to: Float.self), streaming: nt)
+            bounds.withUnsafeBufferPointer { bb in
+                var job = ChainJob(table: table, steps: cs.base, bounds: bb, x: x, y: y, streaming: nt)
+                withUnsafePointer(to: &job) {
+                    runtime.run(plan, scratchBytes: segmentCount > 1 ? blockElements * 4 : 0, raw: ChainJob.body, context: $0)
+                }
             }
         }
     }
@@ -90,12 +88,9 @@ extension Engine {
             step.applyBackward(table, saved: saved, dy, dx, count, streaming: nt)
             return
         }
-        let ss = saved.map { SendablePointer($0) }, dys = SendablePointer(dy), dxs = SendablePointer(dx)
-        runtime.run(plan) { ctx in
-            let o = ctx.range.lowerBound
-            step.applyBackward(table, saved: ss.map { UnsafePointer($0[o]) }, UnsafePointer(dys[o]), dxs[o], ctx.range.count,
-                               streaming: nt)
-        }
+        var job = KernelJob(backward: step.op.backwardKernel(in: table), saved: saved, dy: dy, dx: dx, a: step.a, b: step.b,
+                            nt: nt ? 1 : 0)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: KernelJob.body, context: $0) }
     }
 
     /// dx = the backward of `steps` at x for dy, in one sweep: each tile recomputes the forward
@@ -131,11 +126,8 @@ extension Engine {
                 table.kernels.chain_backward(x, dy, dx, count, cs.base, k, nt)
                 return
             }
-            let xs = SendablePointer(x), dys = SendablePointer(dy), dxs = SendablePointer(dx)
-            runtime.run(plan) { ctx in
-                let o = ctx.range.lowerBound
-                table.kernels.chain_backward(xs[o], dys[o], dxs[o], ctx.range.count, cs.base, k, nt)
-            }
+            var job = KernelJob(chainBackward: table.kernels.chain_backward, x: x, dy: dy, dx: dx, steps: cs.base, k: k, nt: nt)
+            withUnsafePointer(to: &job) { runtime.run(plan, raw: KernelJob.body, context: $0) }
         }
     }
 
@@ -170,7 +162,7 @@ extension Engine {
     /// One segment: all its steps per vector in registers, one pass.  Several: segment by
     /// segment over L1-sized blocks, x -> scratch -> ... -> y.
     @inline(__always)
-    static func runSegments(_ table: KernelTable, _ steps: UnsafePointer<ts_step>, _ bounds: [Int], x: UnsafePointer<Float>,
+    static func runSegments(_ table: KernelTable, _ steps: UnsafePointer<ts_step>, _ bounds: UnsafeBufferPointer<Int>, x: UnsafePointer<Float>,
                             y: UnsafeMutablePointer<Float>, count n: Int, scratch s: UnsafeMutablePointer<Float>?,
                             streaming nt: Bool) {
         let k = table.kernels
@@ -212,6 +204,97 @@ extension Engine {
             : segs.count == 1 ? "all steps per vector in registers, one pass per tile"
             : "\(segs.map { "[\($0.map(\.description).joined(separator: ", "))]" }.joined(separator: " then ")) over \(blockElements)-element L1 blocks per tile"
         return "elementwise: \(how), \(streams(runtime, bytes: count * 4, plan: plan) ? "streaming" : "regular") stores\n" + plan.description
+    }
+}
+
+/// One kernel over a tensor as a raw tile body's context (Runtime.run(_:raw:context:)): the
+/// workers call the C kernel on their tile with no Swift closure, so the call allocates nothing.
+/// The pointers are the whole tensor's; the body offsets them by the tile's first element.
+struct KernelJob {
+    enum Kind { case forward, backward, copy, chainBackward }
+    var kind: Kind
+    var forward: ts_ew_fn? = nil
+    var backward: ts_bw_fn? = nil
+    var copy: ts_unary_fn? = nil
+    var chainBackward: ChainBackwardFn? = nil
+    /// the forward's input, or the saved tensor (nil: none), or the chain's input
+    var x: UnsafePointer<Float>?
+    var dy: UnsafePointer<Float>? = nil
+    var y: UnsafeMutablePointer<Float>
+    var a: Float = 0, b: Float = 0
+    var steps: UnsafePointer<ts_step>? = nil
+    var k: Int32 = 0
+    var nt: Int32
+
+    init(forward: ts_ew_fn, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, a: Float, b: Float, nt: Int32) {
+        (kind, self.forward, self.x, self.y, self.a, self.b, self.nt) = (.forward, forward, x, y, a, b, nt)
+    }
+    init(backward: ts_bw_fn, saved: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+         a: Float, b: Float, nt: Int32) {
+        (kind, self.backward, x, self.dy, y, self.a, self.b, self.nt) = (.backward, backward, saved, dy, dx, a, b, nt)
+    }
+    typealias ChainBackwardFn = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+                                                Int, UnsafePointer<ts_step>?, Int32, Int32) -> Void
+
+    init(copy: ts_unary_fn, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, nt: Int32) {
+        (kind, self.copy, self.x, self.y, self.nt) = (.copy, copy, x, y, nt)
+    }
+    init(chainBackward: ChainBackwardFn, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, steps: UnsafePointer<ts_step>,
+         k: Int32, nt: Int32) {
+        (kind, self.chainBackward, self.x, self.dy, y, self.steps, self.k, self.nt) = (.chainBackward, chainBackward, x, dy, dx, steps, k, nt)
+    }
+
+    static let body: RawTileBody = { context, first, n, _ in
+        let j = context!.assumingMemoryBound(to: KernelJob.self)
+        switch j.pointee.kind {
+        case .forward: j.pointee.forward!(j.pointee.x! + first, j.pointee.y + first, n, j.pointee.a, j.pointee.b, j.pointee.nt)
+        case .backward:
+            j.pointee.backward!(j.pointee.x.map { $0 + first }, j.pointee.dy! + first, j.pointee.y + first, n, j.pointee.a,
+                                j.pointee.b, j.pointee.nt)
+        case .copy: j.pointee.copy!(j.pointee.x! + first, j.pointee.y + first, n, j.pointee.nt)
+        case .chainBackward:
+            j.pointee.chainBackward!(j.pointee.x! + first, j.pointee.dy! + first, j.pointee.y + first, n, j.pointee.steps,
+                                     j.pointee.k, j.pointee.nt)
+        }
+    }
+}
+
+/// A fused chain's segments over a tensor as a raw tile body's context (see KernelJob).
+struct ChainJob {
+    var table: KernelTable
+    var steps: UnsafePointer<ts_step>
+    var bounds: UnsafeBufferPointer<Int>
+    var x: UnsafePointer<Float>
+    var y: UnsafeMutablePointer<Float>
+    var streaming: Bool
+
+    static let body: RawTileBody = { context, first, n, scratch in
+        let j = context!.assumingMemoryBound(to: ChainJob.self).pointee
+        Engine.runSegments(j.table, j.steps, j.bounds, x: j.x + first, y: j.y + first, count: n,
+                           scratch: scratch?.assumingMemoryBound(to: Float.self), streaming: j.streaming)
+    }
+}
+
+/// Recently run chains lowered to the kernels' form (the C steps of every segment, back to
+/// back, and where each segment starts), so that a repeated call of a compiled pipeline builds
+/// no arrays: lowering allocated five per call.
+final class FusedChains: Sendable {
+    static let shared = FusedChains()
+    static let capacity = 16
+    private let entries = Locked<[(steps: [ElementwiseStep], execution: FusedExecution, flat: [ts_step], bounds: [Int])]>([])
+
+    func lowered(_ steps: [ElementwiseStep], _ execution: FusedExecution) -> (flat: [ts_step], bounds: [Int]) {
+        if let hit = entries.withLock({ e in e.first { $0.execution == execution && $0.steps == steps } }) {
+            return (hit.flat, hit.bounds)
+        }
+        let segments = execution.segments(steps)
+        let flat = segments.flatMap { $0 }.map(\.cStep)
+        let bounds = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        entries.withLock { e in
+            if e.count >= FusedChains.capacity { e.removeFirst() }
+            e.append((steps, execution, flat, bounds))
+        }
+        return (flat, bounds)
     }
 }
 

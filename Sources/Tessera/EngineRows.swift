@@ -43,77 +43,99 @@ extension Engine {
         let plan = rowPlan(rows: rows, length: D, runtime: runtime)
         // the line carry needs a tile's rows contiguous in y: strided outputs store normally
         let nt = sy == D && streams(runtime, bytes: rows * D * 4, plan: plan)
-        let xs = SendablePointer(x), ys = SendablePointer(y)
         // Streaming rows go through a line carry: a tile's rows are contiguous in y, so the
         // line two rows share (every row of 256 floats in an output 16 bytes into a line)
         // is streamed once, whole, instead of stored normally by both (measurements:
         // docs/records/zen3-avx2/README.md), and a tile ends with one fence, not one per row.
         // scratch: the row's exps (and the prologue's output), one row per worker
         // (16 floats more: a streamed row's exps start at its output's offset in a line)
-        runtime.run(plan, scratchBytes: D * 4 + 64) { ctx in
-            var carry = ts_line_carry()
-            defer {
-                if nt {
-                    ts_line_carry_flush(&carry)
-                    ts_store_fence()
-                }
-            }
-            let k = table.kernels
-            let s = ctx.scratch!.assumingMemoryBound(to: Float.self)
-            /// y's row r = src * a (softmax) or (src - a) - b (log_softmax)
-            func store(_ src: UnsafePointer<Float>, row r: Int, _ a: Float, _ b: Float) {
-                if nt {
-                    k.rows_store(src, ys[r * sy], D, a, b, log ? 1 : 0, &carry)
-                } else if log {
-                    k.shift(src, ys[r * sy], D, a, b, 0)
-                } else {
-                    k.scale(src, ys[r * sy], D, a, 0)
-                }
-            }
-            if prologue.isEmpty {
-                // each row's exp pass also takes the next row's max (its loads overlap the
-                // exps): no separate max pass waiting on memory after the first row
-                var m = k.row_max(xs[ctx.range.lowerBound * sx], D)
-                for r in ctx.range {
-                    let src = UnsafePointer(xs[r * sx])
-                    let next: UnsafePointer<Float>? = r + 1 < ctx.range.upperBound ? UnsafePointer(xs[(r + 1) * sx]) : nil
-                    var nextMax: Float = 0
-                    if log {
-                        let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
-                        let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
-                        store(src, row: r, hi, lo)
-                    } else {
-                        // the exps at y's offset in a line: the store pass's loads then align with
-                        // its streamed lines (split loads doubled its time for an output 16 bytes
-                        // into a line, docs/records/zen3-avx2/README.md)
-                        let e = nt ? s + (Int(bitPattern: ys[r * sy]) & 63) / 4 : s
-                        let sum = k.exp_sum_peek(src, e, D, m, next, &nextMax)
-                        store(e, row: r, Float(1 / sum), 0)
-                    }
-                    m = nextMax
-                }
-                return
-            }
-            // with a prologue: the row goes through it into the scratch row first
-            for r in ctx.range {
-                applySteps(prologue, table, x: UnsafePointer(xs[r * sx]), y: s, count: D)
-                let src = UnsafePointer(s)
-                let m = k.row_max(src, D)
-                // fetch the next row while this one's exps are computed
-                if r + 1 < rows { ts_prefetch(xs[(r + 1) * sx], D * 4) }
-                if log {
-                    let sum = k.exp_sum(src, D, m)
-                    let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
-                    store(src, row: r, hi, lo)
-                } else {
-                    let sum = k.exp_store_sum(src, s, D, m, 0)
-                    store(s, row: r, Float(1 / sum), 0)
-                }
-            }
+        withUnsafePointer(to: prologue) { pro in
+            var job = SoftmaxRowsJob(table: table, x: x, y: y, rows: rows, D: D, sx: sx, sy: sy, log: log, nt: nt, prologue: pro)
+            withUnsafePointer(to: &job) { runtime.run(plan, scratchBytes: D * 4 + 64, raw: SoftmaxRowsJob.body, context: $0) }
         }
     }
 
     static func describeRows(_ name: String, rows: Int, length D: Int, runtime: Runtime) -> String {
         "\(name) over \(rows) rows of \(D): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: rows, length: D, runtime: runtime).description
+    }
+}
+
+/// A last-dim softmax's tiles of whole rows, as a raw tile body's context (no closure: a
+/// repeated call allocates nothing; see KernelJob).
+struct SoftmaxRowsJob {
+    var table: KernelTable
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var rows: Int, D: Int, sx: Int, sy: Int
+    var log: Bool, nt: Bool
+    var prologue: UnsafePointer<[ElementwiseStep]>
+
+    static let body: RawTileBody = { context, first, count, scratch in
+        context!.assumingMemoryBound(to: SoftmaxRowsJob.self).pointee.tile(first..<first + count, scratch!)
+    }
+
+    /// y's row r = src * a (softmax) or (src - a) - b (log_softmax)
+    @inline(__always)
+    private func store(_ src: UnsafePointer<Float>, row r: Int, _ a: Float, _ b: Float, _ carry: inout ts_line_carry) {
+        let k = table.kernels
+        if nt {
+            k.rows_store(src, y + r * sy, D, a, b, log ? 1 : 0, &carry)
+        } else if log {
+            k.shift(src, y + r * sy, D, a, b, 0)
+        } else {
+            k.scale(src, y + r * sy, D, a, 0)
+        }
+    }
+
+    func tile(_ range: Range<Int>, _ scratch: UnsafeMutableRawPointer) {
+        var carry = ts_line_carry()
+        defer {
+            if nt {
+                ts_line_carry_flush(&carry)
+                ts_store_fence()
+            }
+        }
+        let k = table.kernels
+        let s = scratch.assumingMemoryBound(to: Float.self)
+        let prologue = self.prologue.pointee
+        if prologue.isEmpty {
+            // each row's exp pass also takes the next row's max (its loads overlap the
+            // exps): no separate max pass waiting on memory after the first row
+            var m = k.row_max(x + range.lowerBound * sx, D)
+            for r in range {
+                let src = x + r * sx
+                let next: UnsafePointer<Float>? = r + 1 < range.upperBound ? x + (r + 1) * sx : nil
+                var nextMax: Float = 0
+                if log {
+                    let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
+                    let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
+                    store(src, row: r, hi, lo, &carry)
+                } else {
+                    // the exps at y's offset in a line: the store pass's loads then align with
+                    // its streamed lines (split loads doubled its time for an output 16 bytes
+                    // into a line, docs/records/zen3-avx2/README.md)
+                    let e = nt ? s + (Int(bitPattern: y + r * sy) & 63) / 4 : s
+                    let sum = k.exp_sum_peek(src, e, D, m, next, &nextMax)
+                    store(e, row: r, Float(1 / sum), 0, &carry)
+                }
+                m = nextMax
+            }
+            return
+        }
+        // with a prologue: the row goes through it into the scratch row first
+        for r in range {
+            Engine.applySteps(prologue, table, x: x + r * sx, y: s, count: D)
+            let src = UnsafePointer(s)
+            let m = k.row_max(src, D)
+            // fetch the next row while this one's exps are computed
+            if r + 1 < rows { ts_prefetch(x + (r + 1) * sx, D * 4) }
+            if log {
+                let sum = k.exp_sum(src, D, m)
+                let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
+                store(src, row: r, hi, lo, &carry)
+            } else {
+                let sum = k.exp_store_sum(src, s, D, m, 0)
+                store(s, row: r, Float(1 / sum), 0, &carry)
+            }
+        }
     }
 }

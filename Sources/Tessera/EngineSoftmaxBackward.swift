@@ -64,17 +64,8 @@ extension Engine {
             return
         }
         let plan = rowPlan(rows: outer, length: D, runtime: runtime)
-        runtime.run(plan) { ctx in
-            let k = table.kernels
-            // one fence per tile, not per row: a fence drains the write-combining buffers, and
-            // short rows paid for it (65536x256 into an output 16 bytes into a line: 1.66 vs 1.10
-            // ns/element aligned; docs/records/zen3-avx2/README.md)
-            for r in ctx.range {
-                let (hi, lo) = SoftmaxMath.split(k.grad_sum(ys[r * sy], dys[r * sdy], D, lg))
-                k.grad_finish(ys[r * sy], dys[r * sdy], dxs[r * sdx], D, hi, lo, lg, nt != 0 ? 3 : 0)
-            }
-            if nt != 0 { ts_store_fence() }
-        }
+        var job = SoftmaxBackwardRowsJob(table: table, y: y, dy: dy, dx: dx, D: D, sy: sy, sdy: sdy, sdx: sdx, log: lg, nt: nt)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardRowsJob.body, context: $0) }
     }
 
     static func describeSoftmaxBackward(log: Bool, shape: [Int], dim: Int, runtime: Runtime) -> String {
@@ -85,5 +76,27 @@ extension Engine {
             return "\(name) over \(outer) rows of \(D): per-chunk sums (chunks of \(chunk)) across workers, combined in chunk order, then each chunk written\n"
         }
         return "\(name) over \(outer) rows of \(D): whole rows per tile, a sum pass and an output pass over a cache-resident row\n"
+    }
+}
+
+/// Whole rows of a last-dim softmax backward, as a raw tile body's context (no closure: a
+/// repeated call allocates nothing; see KernelJob).
+struct SoftmaxBackwardRowsJob {
+    var table: KernelTable
+    var y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+    var D: Int, sy: Int, sdy: Int, sdx: Int
+    var log: Int32, nt: Int32
+
+    static let body: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: SoftmaxBackwardRowsJob.self).pointee
+        let k = j.table.kernels
+        // one fence per tile, not per row: a fence drains the write-combining buffers, and
+        // short rows paid for it (65536x256 into an output 16 bytes into a line: 1.66 vs 1.10
+        // ns/element aligned; docs/records/zen3-avx2/README.md)
+        for r in first..<first + count {
+            let (hi, lo) = SoftmaxMath.split(k.grad_sum(j.y + r * j.sy, j.dy + r * j.sdy, j.D, j.log))
+            k.grad_finish(j.y + r * j.sy, j.dy + r * j.sdy, j.dx + r * j.sdx, j.D, hi, lo, j.log, j.nt != 0 ? 3 : 0)
+        }
+        if j.nt != 0 { ts_store_fence() }
     }
 }

@@ -149,15 +149,18 @@ public enum RawOps {
 
     /// Throws unless [a, a + count) and [b, b + count) are disjoint.
     /// (Only gradInput == gradOutput may share memory in a backward call.)
-    static func checkApart(_ a: UnsafePointer<Float>, _ b: UnsafeMutablePointer<Float>, count: Int, what: String) throws {
-        try checkApart(a, count, b, count, what: what)
+    static func checkApart(_ a: UnsafePointer<Float>, _ b: UnsafeMutablePointer<Float>, count: Int,
+                           what: @autoclosure () -> String) throws {
+        try checkApart(a, count, b, count, what: what())
     }
 
-    /// Throws unless [a, a + na) and [b, b + nb) are disjoint.
-    static func checkApart(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafeMutablePointer<Float>, _ nb: Int, what: String) throws {
+    /// Throws unless [a, a + na) and [b, b + nb) are disjoint.  `what` is built only for the
+    /// error: a message made on every call was one of a call's two allocations.
+    static func checkApart(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafeMutablePointer<Float>, _ nb: Int,
+                           what: @autoclosure () -> String) throws {
         let x = UInt(bitPattern: a), y = UInt(bitPattern: b)
         let xe = x + UInt(na * MemoryLayout<Float>.stride), ye = y + UInt(nb * MemoryLayout<Float>.stride)
-        if na > 0 && nb > 0 && x < ye && y < xe { throw TesseraError.overlappingBuffers(what) }
+        if na > 0 && nb > 0 && x < ye && y < xe { throw TesseraError.overlappingBuffers(what()) }
     }
 
     /// Validates pointers and aliasing; nil pointers are allowed only for an empty tensor.

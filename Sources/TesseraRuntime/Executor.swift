@@ -18,6 +18,11 @@ package struct TileContext: @unchecked Sendable {
     package let scratch: UnsafeMutableRawPointer?
 }
 
+/// A tile body as a C function and a context pointer: (context, first unit, units, scratch).
+/// A call with one runs no Swift closure, so it allocates nothing (the closure form pays for
+/// the escapable wrapper `withoutActuallyEscaping` makes of its body: 32 bytes per call).
+package typealias RawTileBody = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafeMutableRawPointer?) -> Void
+
 /// Which worker ran each tile; for tests and `--plan` traces.
 package final class TileTrace: @unchecked Sendable {
     // @unchecked: each tile's slot is written by exactly one worker (the one that claimed it).
@@ -67,6 +72,9 @@ final class CallState: @unchecked Sendable {
     // after the last has finished; workers only read them.
     var plan: TilePlan?
     var body: ((TileContext) -> Void)?
+    /// The raw form of the body (used when `body` is nil).
+    var rawBody: RawTileBody?
+    var rawContext: UnsafeRawPointer?
     var trace: TileTrace?
     var scratchStride = 0
     var slots = 0
@@ -125,6 +133,8 @@ final class CallState: @unchecked Sendable {
     static func give(_ s: CallState) {
         s.plan = nil
         s.body = nil
+        s.rawBody = nil
+        s.rawContext = nil
         s.trace = nil
         if s.scratchCapacity > keptScratchLimit {
             s.scratch?.deallocate()
@@ -145,7 +155,8 @@ final class CallState: @unchecked Sendable {
 
     /// Worker `w`: claims and runs tiles, its own CPU's block first, then helps.
     private func work(_ w: Int) {
-        let plan = self.plan!, body = self.body!, scratchStride = self.scratchStride, slots = self.slots
+        let plan = self.plan!, body = self.body, scratchStride = self.scratchStride, slots = self.slots
+        let rawBody = self.rawBody, rawContext = self.rawContext
         let home = plan.share(ofWorker: w)
         var mine: UnsafeMutableRawPointer?, slot = -1, own = false
         var saved: UnsafeMutableRawPointer?
@@ -189,7 +200,12 @@ final class CallState: @unchecked Sendable {
                         }
                     }
                     trace?.record(tile: t, worker: w, node: home)
-                    body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                    if let body {
+                        body(TileContext(tile: t, range: plan.range(ofTile: t), worker: w, node: home, scratch: mine))
+                    } else {
+                        let r = plan.range(ofTile: t)
+                        rawBody!(rawContext, r.lowerBound, r.count, mine)
+                    }
                 }
             }
         }
@@ -286,43 +302,78 @@ extension Runtime {
             if let state { CallState.give(state) }
             return
         }
-        let workers = plan.workers
-        // Scratch slots for the workers that run at the same time (at most one per core):
-        // 32 workers on 2 cores must not allocate, and fault in, 32 slabs per call.  A worker
-        // takes a free slot when it claims its first tile; one that finds none (more threads
-        // than cores running at once) allocates its own.
-        let slots = scratchStride > 0 ? min(workers, Runtime.activeCores) : 0
-        let state = CallState.take(counters: plan.blockOffsets.last!, slots: slots, scratchBytes: scratchStride * slots)
+        let state = prepare(plan, scratchStride: scratchStride, trace: trace)
         defer { CallState.give(state) }
-        // the one allocation left per parallel call: the 32-byte escapable wrapper that
-        // withoutActuallyEscaping makes of the caller's non-escaping tile body
+        // the one allocation of a parallel call with a closure body: the 32-byte escapable
+        // wrapper that withoutActuallyEscaping makes of it (a RawTileBody call has none)
         withoutActuallyEscaping(body) { body in
             // the state lets go of `body` before it is checked for escaping
             defer { state.body = nil }
-            state.plan = plan
             state.body = body
-            state.trace = trace
-            state.scratchStride = scratchStride
-            state.slots = slots
-            state.pin = pinWorkers
-            state.workers = workers
-            state.threads = workers
-            if let host {
-                // the host's pool runs the workers; then the caller takes any tile none of them
-                // claimed (a pool that ran fewer tasks than asked, or none: see HostExecutor)
-                host.parallelFor(workers) { state.run(thread: $0) }
-                state.run(thread: 0)
-                return
-            }
-            if executor == .spinningPool {
-                // spinning threads beyond the cores would only steal cycles from each other: run
-                // at most one per core, each standing in for an evenly spaced worker (its node)
-                state.threads = min(workers, Runtime.activeCores)
-                if SpinningPool.shared.run(state.threads, { state.run(thread: $0) }) { return }
-                state.threads = workers
-            }
-            ts_dispatch_apply(workers, Unmanaged.passUnretained(state).toOpaque(), dispatchThread)
+            launch(state)
         }
+    }
+
+    /// Runs `body(context, first unit, units, scratch)` once per tile of `plan`, blocking until
+    /// all tiles are done: `run` without a Swift closure, so a repeated call allocates nothing.
+    /// `context` must stay valid until this returns.
+    package func run(_ plan: TilePlan, scratchBytes: Int = 0, raw body: RawTileBody, context: UnsafeRawPointer?) {
+        guard plan.tileCount > 0 else { return }
+        let scratchStride = (scratchBytes + 63) & ~63
+        if plan.inline || nestedHere {
+            ts_tile_enter()
+            defer { ts_tile_exit() }
+            let state = scratchStride > 0 ? CallState.take(counters: 0, slots: 0, scratchBytes: scratchStride) : nil
+            for t in 0..<plan.tileCount {
+                let r = plan.range(ofTile: t)
+                body(context, r.lowerBound, r.count, state?.scratch)
+            }
+            if let state { CallState.give(state) }
+            return
+        }
+        let state = prepare(plan, scratchStride: scratchStride, trace: nil)
+        defer { CallState.give(state) }
+        state.rawBody = body
+        state.rawContext = context
+        launch(state)
+    }
+
+    /// A call's state: counters, and scratch slots for the workers that run at the same time
+    /// (at most one per core): 32 workers on 2 cores must not allocate, and fault in, 32 slabs
+    /// per call.  A worker takes a free slot when it claims its first tile; one that finds none
+    /// (more threads than cores running at once) allocates its own.
+    private func prepare(_ plan: TilePlan, scratchStride: Int, trace: TileTrace?) -> CallState {
+        let workers = plan.workers
+        let slots = scratchStride > 0 ? min(workers, Runtime.activeCores) : 0
+        let state = CallState.take(counters: plan.blockOffsets.last!, slots: slots, scratchBytes: scratchStride * slots)
+        state.plan = plan
+        state.trace = trace
+        state.scratchStride = scratchStride
+        state.slots = slots
+        state.pin = pinWorkers
+        state.workers = workers
+        state.threads = workers
+        return state
+    }
+
+    /// Runs the workers of a prepared call on the host's pool, the spinning pool or libdispatch.
+    private func launch(_ state: CallState) {
+        let workers = state.workers
+        if let host {
+            // the host's pool runs the workers; then the caller takes any tile none of them
+            // claimed (a pool that ran fewer tasks than asked, or none: see HostExecutor)
+            host.parallelFor(workers) { state.run(thread: $0) }
+            state.run(thread: 0)
+            return
+        }
+        if executor == .spinningPool {
+            // spinning threads beyond the cores would only steal cycles from each other: run
+            // at most one per core, each standing in for an evenly spaced worker (its node)
+            state.threads = min(workers, Runtime.activeCores)
+            if SpinningPool.shared.run(state.threads, { state.run(thread: $0) }) { return }
+            state.threads = workers
+        }
+        ts_dispatch_apply(workers, Unmanaged.passUnretained(state).toOpaque(), dispatchThread)
     }
 
     /// Like `run`, but suspends instead of blocking: the tiles run on a Dispatch thread, so
