@@ -111,8 +111,8 @@ struct SoftmaxRowsJob {
                     store(src, row: r, hi, lo, &carry)
                 } else {
                     // the exps at y's offset in a line: the store pass's loads then align with
-                    // its streamed lines (split loads doubled its time for an output 16 bytes
-                    // into a line, docs/records/zen3-avx2/README.md)
+                    // its streamed lines (it took 2x as long with split loads), the exp pass's
+                    // stores split instead: the whole row 0-4 % faster (docs/records/zen3-avx2)
                     let e = nt ? s + (Int(bitPattern: y + r * sy) & 63) / 4 : s
                     let sum = k.exp_sum_peek(src, e, D, m, next, &nextMax)
                     store(e, row: r, Float(1 / sum), 0, &carry)

@@ -82,6 +82,30 @@ struct SoftmaxTests {
         }
     }
 
+    /// One max and the rest equal, the max with low bits that x - max cannot keep: every term
+    /// repeats the same rounding, so an inexact difference adds up instead of averaging out.
+    /// These six rows (found by a search) reach 0.80-0.995 of log_softmax's 4e-7 bound when the
+    /// sum pass rounds x - max once, and 0.07-0.22 with the exact difference the kernels use:
+    /// the guard below (half the bound) fails if a sum pass drops it.
+    @Test func equalValuesBesideOneMax() throws {
+        let D = 8192
+        let rows: [(m: Float, dv: Double)] = [(0.4534916877746582, 8.460269609492759), (0.46610116958618164, 8.522805864525385),
+                                              (0.31242889165878296, 8.70853311399819), (0.43011894822120667, 8.776383800353116),
+                                              (0.4816823899745941, 8.492962787251582), (0.3041691780090332, 8.724060072885592)]
+        var values: [Float] = []
+        for (m, dv) in rows { values += [m] + [Float](repeating: Float(Double(m) - dv), count: D - 1) }
+        let x = try Tensor(shape: [rows.count, D], scalars: values)
+        try checkSoftmax(x, dim: -1, log: true, runtime: rt)
+        try checkSoftmax(x, dim: -1, runtime: rt)
+        let y = try LogSoftmax().forward(x, runtime: rt).scalars
+        var worst = 0.0
+        for r in 0..<rows.count {
+            let ref = Reference.softmax(Array(values[r * D..<(r + 1) * D]), log: true)
+            for j in [0, 1] { worst = max(worst, abs(Double(y[r * D + j]) - ref[j]) / max(abs(ref[j]), 1)) }
+        }
+        #expect(worst <= 2e-7, "worst \(worst): a sum pass rounds x - max?")
+    }
+
     @Test func extremeRowsFoundByTheSoakRun() throws {
         // a row at FLT_MAX: the offset max + log(sum) in double dropped log(11); TwoSum keeps it
         let big = Float.greatestFiniteMagnitude
