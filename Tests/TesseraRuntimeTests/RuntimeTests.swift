@@ -244,26 +244,49 @@ struct RuntimeTests {
     }
 
     /// Runtime.runSteps: every tile once, each step's tiles only after the previous step
-    /// finished, finish called once per step in order -- for worker counts above the cores too.
+    /// finished, finish called once per step in order, each worker's state zeroed when it
+    /// starts and kept across its tiles -- for worker counts above the cores too.
     @Test(arguments: [1, 2, 3, 8]) func steppedCallsRunEveryTileAfterItsStep(threads: Int) throws {
         let rt = try Runtime(threads: threads, parallelThresholdNs: 0)
-        let steps = 5
-        @Sendable func tiles(_ s: Int, _ b: Int) -> Int { 3 + (s + b) % 4 }
-        let total = (0..<steps).reduce(0) { acc, s in acc + (0..<rt.stepBlocks).reduce(0) { $0 + tiles(s, $1) } }
-        let log = Locked<[(kind: Int, step: Int, block: Int, index: Int)]>([])
-        rt.runSteps(steps: steps, tiles: tiles, bytesPerTile: 1 << 16, nsPerTile: 10_000, state: { 0 }, body: { count, t in
-            count += 1
-            log.withLock { $0.append((0, t.step, t.block, t.index)) }
-        }, finish: { s in log.withLock { $0.append((1, s, -1, -1)) } })
-        let events = log.withLock { $0 }
-        #expect(events.count == total + steps)
-        #expect(events.filter { $0.kind == 1 }.map(\.step) == Array(0..<steps))
-        var finished = -1
-        var seen = Set<[Int]>()
-        for e in events {
-            if e.kind == 1 { finished = e.step; continue }
-            #expect(e.step == finished + 1, "a tile of step \(e.step) ran before step \(e.step - 1) finished")
-            #expect(e.index < tiles(e.step, e.block) && seen.insert([e.step, e.block, e.index]).inserted)
+        let steps = 5, blocks = rt.stepBlocks
+        func tiles(_ s: Int, _ b: Int) -> Int { 3 + (s + b) % 4 }
+        let counts = (0..<steps).flatMap { s in (0..<blocks).map { tiles(s, $0) } }
+        let total = counts.reduce(0, +)
+        final class Log: @unchecked Sendable {
+            // @unchecked: `events` is only touched under its lock
+            let events = Locked<[(kind: Int, step: Int, block: Int, index: Int, seen: Int)]>([])
+        }
+        let log = Log()
+        let body: RawStepBody = { ctx, step, block, index, state, _ in
+            // the state counts this worker's tiles: a worker starting from a non-zero state
+            // (another call's leftovers) would log a count it did not reach
+            let n = state!.assumingMemoryBound(to: Int.self)
+            n.pointee += 1
+            Unmanaged<Log>.fromOpaque(ctx!).takeUnretainedValue().events.withLock { $0.append((0, step, block, index, n.pointee)) }
+        }
+        let finish: RawStepFinish = { ctx, step in
+            Unmanaged<Log>.fromOpaque(ctx!).takeUnretainedValue().events.withLock { $0.append((1, step, -1, -1, 0)) }
+        }
+        for _ in 0..<2 { // twice: the second call reuses the first one's scratch and workspace
+            log.events.withLock { $0.removeAll() }
+            counts.withUnsafeBufferPointer { c in
+                rt.runSteps(steps: steps, tiles: c.baseAddress!, bytesPerTile: 1 << 16, nsPerTile: 10_000,
+                            stateBytes: MemoryLayout<Int>.size, body: body, finish: finish,
+                            context: UnsafeRawPointer(Unmanaged.passUnretained(log).toOpaque()))
+            }
+            let events = log.events.withLock { $0 }
+            #expect(events.count == total + steps)
+            #expect(events.filter { $0.kind == 1 }.map(\.step) == Array(0..<steps))
+            var finished = -1
+            var seen = Set<[Int]>()
+            for e in events {
+                if e.kind == 1 { finished = e.step; continue }
+                #expect(e.step == finished + 1, "a tile of step \(e.step) ran before step \(e.step - 1) finished")
+                #expect(e.index < tiles(e.step, e.block) && seen.insert([e.step, e.block, e.index]).inserted)
+            }
+            // every worker's count starts at 1 and rises by 1: the tiles counted add up
+            #expect(events.filter { $0.kind == 0 && $0.seen == 1 }.count <= threads)
+            #expect(events.filter { $0.kind == 0 }.map(\.seen).max()! <= total)
         }
     }
 }
