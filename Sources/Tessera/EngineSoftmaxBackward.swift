@@ -17,49 +17,38 @@ extension Engine {
         guard shape.reduce(1, *) > 0 else { return }
         let (outer, D, inner) = softmaxGeometry(shape, dim)
         let (sy, sdy, sdx) = strides ?? (D, D, D)
-        let ys = SendablePointer(y), dys = SendablePointer(dy), dxs = SendablePointer(dx)
         let lg: Int32 = log ? 1 : 0
         let nt: Int32 = runtime.streams(outputBytes: outer * D * inner * 4, workers: runtime.threads) ? 1 : 0
         if inner > 1 {
             // slabs of w columns: all D rows summed per column, then the slab written
             let w = min(inner, max(16, (runtime.tileBytes / max(D * 8, 1)) & ~15))
-            let perOuter = (inner + w - 1) / w
-            let plan = runtime.plan(units: outer * perOuter, bytesPerUnit: D * w * 8, nsPerUnit: Double(D * w) * 0.3,
+            let plan = runtime.plan(units: outer * ((inner + w - 1) / w), bytesPerUnit: D * w * 8, nsPerUnit: Double(D * w) * 0.3,
                                     unitsPerTile: 1)
-            runtime.run(plan, scratchBytes: w * 16) { ctx in
-                let k = table.kernels
-                let (o, sl) = ctx.tile.quotientAndRemainder(dividingBy: perOuter)
-                let j0 = sl * w, ww = min(w, inner - j0), base = o * D * inner + j0
-                let sum = ctx.scratch!.assumingMemoryBound(to: Double.self)
-                let hi = (ctx.scratch! + w * 8).assumingMemoryBound(to: Float.self), lo = hi + w
-                k.cols_grad_sum(ys[base], dys[base], inner, D, ww, lg, sum)
-                for j in 0..<ww { (hi[j], lo[j]) = SoftmaxMath.split(sum[j]) }
-                k.cols_grad_finish(ys[base], dys[base], dxs[base], inner, D, ww, lg, hi, lo)
-            }
+            var job = SoftmaxBackwardSplitJob(table: table, y: y, dy: dy, dx: dx, D: D, inner: inner, w: w, chunk: 0,
+                                              sy: sy, sdy: sdy, sdx: sdx, log: lg, nt: nt)
+            withUnsafePointer(to: &job) { runtime.run(plan, scratchBytes: w * 16, raw: SoftmaxBackwardSplitJob.slab, context: $0) }
             return
         }
         if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
             // pass 1: a sum per chunk; combined per row in chunk order; pass 2: each chunk written
             let perRow = (D + chunk - 1) / chunk
-            let sums = UnsafeMutablePointer<Double>.allocate(capacity: outer * perRow)
-            defer { sums.deallocate() }
-            let ss = SendablePointer(sums)
             let plan = runtime.plan(units: outer * perRow, bytesPerUnit: chunk * 8, nsPerUnit: Double(chunk) * 0.2,
                                     unitsPerTile: 1)
-            runtime.run(plan) { ctx in
-                let (r, c) = ctx.tile.quotientAndRemainder(dividingBy: perRow)
-                let lo = c * chunk, n = min(chunk, D - c * chunk)
-                ss[ctx.tile].pointee = table.kernels.grad_sum(ys[r * sy + lo], dys[r * sdy + lo], n, lg)
-            }
-            let rowSum = (0..<outer).map { r in SoftmaxMath.split((0..<perRow).reduce(0.0) { $0 + sums[r * perRow + $1] }) }
-            rowSum.withUnsafeBufferPointer { rb in
-                let rs = SendablePointer(rb.baseAddress!)
-                runtime.run(plan) { ctx in
-                    let (r, c) = ctx.tile.quotientAndRemainder(dividingBy: perRow)
-                    let lo = c * chunk, n = min(chunk, D - c * chunk)
-                    table.kernels.grad_finish(ys[r * sy + lo], dys[r * sdy + lo], dxs[r * sdx + lo], n,
-                                              rs[r].pointee.0, rs[r].pointee.1, lg, nt)
+            var layout = WorkspaceLayout()
+            let sumsAt = layout.reserve(Double.self, outer * perRow)
+            let rowAt = layout.reserve(Float.self, outer * 2)
+            runtime.withWorkspace(bytes: layout.bytes) { ws in
+                var job = SoftmaxBackwardSplitJob(table: table, y: y, dy: dy, dx: dx, D: D, inner: 1, w: 0, chunk: chunk,
+                                                  sy: sy, sdy: sdy, sdx: sdx, log: lg, nt: nt)
+                job.sums = (ws + sumsAt).bindMemory(to: Double.self, capacity: outer * perRow)
+                job.rowSums = (ws + rowAt).bindMemory(to: Float.self, capacity: outer * 2)
+                withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkSum, context: $0) }
+                for r in 0..<outer {
+                    var total = 0.0
+                    for c in 0..<perRow { total += job.sums![r * perRow + c] }
+                    (job.rowSums![2 * r], job.rowSums![2 * r + 1]) = SoftmaxMath.split(total)
                 }
+                withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkFinish, context: $0) }
             }
             return
         }
@@ -98,5 +87,71 @@ struct SoftmaxBackwardRowsJob {
             k.grad_finish(j.y + r * j.sy, j.dy + r * j.sdy, j.dx + r * j.sdx, j.D, hi, lo, j.log, j.nt != 0 ? 3 : 0)
         }
         if j.nt != 0 { ts_store_fence() }
+    }
+}
+
+/// A softmax backward along a non-last dim (slabs of `w` columns) or over rows split in chunks
+/// of `chunk`, as raw tile bodies' context.
+struct SoftmaxBackwardSplitJob {
+    var table: KernelTable
+    var y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+    var D: Int, inner: Int, w: Int, chunk: Int
+    var sy: Int, sdy: Int, sdx: Int
+    var log: Int32, nt: Int32
+    /// Split rows: each chunk's sum, then each row's as two floats.
+    var sums: UnsafeMutablePointer<Double>? = nil, rowSums: UnsafeMutablePointer<Float>? = nil
+
+    init(table: KernelTable, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, D: Int,
+         inner: Int, w: Int, chunk: Int, sy: Int, sdy: Int, sdx: Int, log: Int32, nt: Int32) {
+        self.table = table
+        self.y = y
+        self.dy = dy
+        self.dx = dx
+        self.D = D
+        self.inner = inner
+        self.w = w
+        self.chunk = chunk
+        self.sy = sy
+        self.sdy = sdy
+        self.sdx = sdx
+        self.log = log
+        self.nt = nt
+    }
+
+    /// A slab of columns: all D rows summed per column, then the slab written.
+    static let slab: RawTileBody = { context, first, count, scratch in
+        let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
+        let k = j.table.kernels
+        let perOuter = (j.inner + j.w - 1) / j.w
+        for t in first..<first + count {
+            let (o, sl) = t.quotientAndRemainder(dividingBy: perOuter)
+            let j0 = sl * j.w, ww = min(j.w, j.inner - j0), base = o * j.D * j.inner + j0
+            let sum = scratch!.assumingMemoryBound(to: Double.self)
+            let hi = (scratch! + j.w * 8).assumingMemoryBound(to: Float.self), lo = hi + j.w
+            k.cols_grad_sum(j.y + base, j.dy + base, j.inner, j.D, ww, j.log, sum)
+            for c in 0..<ww { (hi[c], lo[c]) = SoftmaxMath.split(sum[c]) }
+            k.cols_grad_finish(j.y + base, j.dy + base, j.dx + base, j.inner, j.D, ww, j.log, hi, lo)
+        }
+    }
+
+    static let chunkSum: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
+        let perRow = (j.D + j.chunk - 1) / j.chunk
+        for t in first..<first + count {
+            let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+            let lo = c * j.chunk, n = min(j.chunk, j.D - lo)
+            j.sums![t] = j.table.kernels.grad_sum(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, n, j.log)
+        }
+    }
+
+    static let chunkFinish: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
+        let perRow = (j.D + j.chunk - 1) / j.chunk
+        for t in first..<first + count {
+            let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
+            let lo = c * j.chunk, n = min(j.chunk, j.D - lo)
+            j.table.kernels.grad_finish(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, j.dx + r * j.sdx + lo, n,
+                                        j.rowSums![2 * r], j.rowSums![2 * r + 1], j.log, j.nt)
+        }
     }
 }
