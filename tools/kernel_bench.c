@@ -4,7 +4,9 @@
 // process: rounds x libraries, each point the best of 5 blocks of 40 calls, the reported value
 // the median over rounds.  ns per element; the host's clock drift hits every build alike.
 //
-//   kernel_bench [--n N] [--rounds R] [--ops a,b] [--isa NAME] [--backward] lib.so [lib2.so ...]
+//   kernel_bench [--n N] [--rounds R] [--ops a,b] [--isa NAME] [--backward] [--softmax D] lib.so [lib2.so ...]
+// --softmax D: softmax and log_softmax over the n/D rows of D (the rows strategy's kernels:
+// the exp pass taking the next row's max, then the normalising pass), and their backward.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <math.h>
@@ -31,6 +33,7 @@ static int cmpd(const void *a, const void *b) {
 int main(int argc, char **argv) {
   size_t n = 4096;
   int rounds = 9, backward = 0;
+  size_t softmaxD = 0;
   const char *ops = NULL, *isaName = NULL;
   const char *libs[8];
   int nl = 0;
@@ -40,10 +43,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--ops") && i + 1 < argc) ops = argv[++i];
     else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isaName = argv[++i];
     else if (!strcmp(argv[i], "--backward")) backward = 1;
+    else if (!strcmp(argv[i], "--softmax") && i + 1 < argc) softmaxD = strtoull(argv[++i], NULL, 10);
     else if (nl < 8) libs[nl++] = argv[i];
   }
   if (!nl || rounds < 1 || rounds > 99 || !n) {
-    fprintf(stderr, "usage: kernel_bench [--n N] [--rounds R] [--ops a,b] [--isa avx2] [--backward] lib.so...\n");
+    fprintf(stderr, "usage: kernel_bench [--n N] [--rounds R] [--ops a,b] [--isa avx2] [--backward] [--softmax D] lib.so...\n");
     return 2;
   }
   const ts_kernels *tab[8];
@@ -73,6 +77,60 @@ int main(int argc, char **argv) {
   for (int l = 0; l < nl; l++) printf("      lib %d", l + 1);
   if (nl > 1) printf(" %10s", "2 / 1");
   printf("\n");
+  if (softmaxD) {
+    const size_t D = softmaxD, R = n / D;
+    float *e = aligned_alloc(64, D * 4 + 64);
+    static const char *const modes[] = {"softmax rows", "log_softmax rows", "softmax bwd rows", "log_softmax bwd rows"};
+    for (int mode = 0; mode < 4; mode++) {
+      double med[8], samples[8][99];
+      for (int k = 0; k < rounds; k++) {
+        for (int l = 0; l < nl; l++) {
+          const ts_kernels *t = tab[l];
+          double best = 1e30;
+          for (int b = 0; b < 5; b++) {
+            double t0 = now();
+            for (int c = 0; c < 40; c++) {
+              if (mode < 2) {
+                float m = t->row_max(x, D);
+                for (size_t r = 0; r < R; r++) {
+                  const float *src = x + r * D, *next = r + 1 < R ? src + D : NULL;
+                  float nm = 0;
+                  if (mode == 0) {
+                    double sum = t->exp_sum_peek(src, e, D, m, next, &nm);
+                    t->scale(e, y + r * D, D, (float)(1 / sum), 0);
+                  } else {
+                    double sum = t->exp_sum_peek(src, NULL, D, m, next, &nm);
+                    double off = (double)m + log(sum);
+                    float hi = (float)off;
+                    t->shift(src, y + r * D, D, hi, (float)(off - hi), 0);
+                  }
+                  m = nm;
+                }
+              } else {
+                for (size_t r = 0; r < R; r++) {
+                  double s = t->grad_sum(y + r * D, d + r * D, D, mode - 2);
+                  float hi = (float)s;
+                  t->grad_finish(y + r * D, d + r * D, e, D, hi, (float)(s - hi), mode - 2, 0);
+                }
+              }
+            }
+            double dt = (now() - t0) / 40 / (R * D) * 1e9;
+            if (dt < best) best = dt;
+          }
+          samples[l][k] = best;
+        }
+      }
+      printf("%-22s", modes[mode]);
+      for (int l = 0; l < nl; l++) {
+        qsort(samples[l], rounds, sizeof(double), cmpd);
+        med[l] = samples[l][rounds / 2];
+        printf(" %10.3f", med[l]);
+      }
+      if (nl > 1) printf(" %9.2fx", med[1] / med[0]);
+      printf("\n");
+    }
+    return 0;
+  }
   for (int op = 0; op < TS_OP_COUNT; op++) {
     const ts_op_info *in = info(op);
     if (ops) {

@@ -28,5 +28,5 @@ while (($#)); do
 done
 build "$root/Sources/CTesseraKernels" "$out/worktree.so"
 libs+=("$out/worktree.so")
-"$cc" -O2 -o "$out/kernel_bench" "$root/tools/kernel_bench.c" -ldl
+"$cc" -O2 -o "$out/kernel_bench" "$root/tools/kernel_bench.c" -ldl -lm
 exec "$out/kernel_bench" "${args[@]}" "${libs[@]}"
