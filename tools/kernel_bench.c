@@ -91,20 +91,21 @@ int main(int argc, char **argv) {
             double t0 = now();
             for (int c = 0; c < 40; c++) {
               if (mode < 2) {
-                float m = t->row_max(x, D);
+                float m = t->row_max(x, D), mn = t->row_min(x, D);
                 for (size_t r = 0; r < R; r++) {
                   const float *src = x + r * D, *next = r + 1 < R ? src + D : NULL;
-                  float nm = 0;
+                  float nm = 0, nmin = 0;
                   if (mode == 0) {
-                    double sum = t->exp_sum_peek(src, e, D, m, next, &nm);
+                    double sum = t->exp_sum_peek(src, e, D, m, m - mn < TS_SOFTMAX_NEAR, next, &nm, &nmin);
                     t->scale(e, y + r * D, D, (float)(1 / sum), 0);
                   } else {
-                    double sum = t->exp_sum_peek(src, NULL, D, m, next, &nm);
+                    double sum = t->exp_sum_peek(src, NULL, D, m, 0, next, &nm, &nmin);
                     double off = (double)m + log(sum);
                     float hi = (float)off;
                     t->shift(src, y + r * D, D, hi, (float)(off - hi), 0);
                   }
                   m = nm;
+                  mn = nmin;
                 }
               } else {
                 for (size_t r = 0; r < R; r++) {

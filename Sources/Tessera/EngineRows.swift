@@ -55,6 +55,12 @@ extension Engine {
         }
     }
 
+    /// Whether a softmax row (or chunk) of max m and min mn takes exp_store_sum's `near` path:
+    /// every value within TS_SOFTMAX_NEAR of m.  m - mn rounds up where the exact difference
+    /// is at least the bound (which is representable), so the test is never wrongly true;
+    /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
+    @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
+
     static func describeRows(_ name: String, rows: Int, length D: Int, runtime: Runtime) -> String {
         "\(name) over \(rows) rows of \(D): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: rows, length: D, runtime: runtime).description
     }
@@ -101,12 +107,15 @@ struct SoftmaxRowsJob {
             // each row's exp pass also takes the next row's max (its loads overlap the
             // exps): no separate max pass waiting on memory after the first row
             var m = k.row_max(x + range.lowerBound * sx, D)
+            var mn = log ? m : k.row_min(x + range.lowerBound * sx, D)
             for r in range {
                 let src = x + r * sx
                 let next: UnsafePointer<Float>? = r + 1 < range.upperBound ? x + (r + 1) * sx : nil
-                var nextMax: Float = 0
+                var nextMax: Float = 0, nextMin: Float = 0
                 if log {
-                    let sum = k.exp_sum_peek(src, nil, D, m, next, &nextMax)
+                    // log_softmax keeps x - m exact: its 4e-7 bound leaves no room for the
+                    // rounding, repeated alike over many equal values
+                    let sum = k.exp_sum_peek(src, nil, D, m, 0, next, &nextMax, &nextMin)
                     let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
                     store(src, row: r, hi, lo, &carry)
                 } else {
@@ -114,10 +123,11 @@ struct SoftmaxRowsJob {
                     // its streamed lines (it took 2x as long with split loads), the exp pass's
                     // stores split instead: the whole row 0-4 % faster (docs/records/zen3-avx2)
                     let e = nt ? s + (Int(bitPattern: y + r * sy) & 63) / 4 : s
-                    let sum = k.exp_sum_peek(src, e, D, m, next, &nextMax)
+                    let sum = k.exp_sum_peek(src, e, D, m, Engine.near(m, mn), next, &nextMax, &nextMin)
                     store(e, row: r, Float(1 / sum), 0, &carry)
                 }
                 m = nextMax
+                mn = nextMin
             }
             return
         }
@@ -133,7 +143,7 @@ struct SoftmaxRowsJob {
                 let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
                 store(src, row: r, hi, lo, &carry)
             } else {
-                let sum = k.exp_store_sum(src, s, D, m, 0)
+                let sum = k.exp_store_sum(src, s, D, m, 0, Engine.near(m, k.row_min(src, D)))
                 store(s, row: r, Float(1 / sum), 0, &carry)
             }
         }

@@ -76,7 +76,7 @@ extension Engine {
 struct Peek {
     /// The chunk + 1, or 0.
     var chunk = 0
-    var max: Float = 0
+    var max: Float = 0, min: Float = 0
 }
 
 /// A split-row softmax as a stepped call's context: pass 1 reduces each chunk to (max, sum of
@@ -126,7 +126,9 @@ struct SplitRowsJob {
             Engine.applySteps(prologue, table, x: src, y: s, count: n)
             src = UnsafePointer(s)
         }
-        let m = peek.chunk == t + 1 ? peek.max : k.row_max(src, n)
+        let peeked = peek.chunk == t + 1
+        let m = peeked ? peek.max : k.row_max(src, n)
+        let near = log ? 0 : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
         peek.chunk = 0
         // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
         let shift = m == -.infinity ? 0 : m
@@ -137,12 +139,12 @@ struct SplitRowsJob {
         }
         let sum: Double
         if let ahead {
-            var nm: Float = 0
-            sum = k.exp_sum_peek(src, log ? nil : kept(t, g), n, shift, ahead, &nm)
-            peek = Peek(chunk: next! + 1, max: nm)
+            var nm: Float = 0, nmin: Float = 0
+            sum = k.exp_sum_peek(src, log ? nil : kept(t, g), n, shift, near, ahead, &nm, &nmin)
+            peek = Peek(chunk: next! + 1, max: nm, min: nmin)
         } else {
             sum = log ? k.exp_sum(src, n, shift)
-                : k.exp_store_sum(src, kept(t, g) ?? y + r * D + lo, n, shift, keep == nil ? ntFlag : 0)
+                : k.exp_store_sum(src, kept(t, g) ?? y + r * D + lo, n, shift, keep == nil ? ntFlag : 0, near)
         }
         maxima[c * rows + r] = m
         sums[c * rows + r] = sum

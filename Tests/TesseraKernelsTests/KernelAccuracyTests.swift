@@ -332,18 +332,32 @@ enum KernelChecks {
             for i in stride(from: 0, to: n, by: 5) { next[i] = i % 2 == 0 ? -0.0 : 0.0 }
             let m = t.kernels.row_max(xs, n)
             #expect(m == (xs.max() ?? -.infinity), "\(t.isa) n=\(n) row_max")
-            var y1 = [Float](repeating: 0, count: n), y2 = y1
-            let s1 = t.kernels.exp_store_sum(xs, &y1, n, m, 0)
-            var nm: Float = 0
-            let s2 = t.kernels.exp_sum_peek(xs, &y2, n, m, next, &nm)
-            #expect(s1.bitPattern == s2.bitPattern && y1.map(\.bitPattern) == y2.map(\.bitPattern), "\(t.isa) n=\(n)")
-            #expect(nm.bitPattern == t.kernels.row_max(next, n).bitPattern, "\(t.isa) n=\(n)")
-            var nm2: Float = 0
-            #expect(t.kernels.exp_sum_peek(xs, nil, n, m, next, &nm2).bitPattern == t.kernels.exp_sum(xs, n, m).bitPattern)
-            #expect(nm2.bitPattern == nm.bitPattern)
-            // the sum is the float64 sum of the exps it stored, to within float rounding
-            let ref = y1.reduce(0.0) { $0 + Double($1) }
-            #expect(abs(s1 - ref) <= 1e-6 * max(1, ref), "\(t.isa) n=\(n) sum \(s1) vs \(ref)")
+            #expect(t.kernels.row_min(xs, n) == (xs.min() ?? .infinity), "\(t.isa) n=\(n) row_min")
+            #expect(t.kernels.row_min(next, n) == (next.filter { !$0.isNaN }.min() ?? .infinity), "\(t.isa) n=\(n) row_min, NaN ignored")
+            // `near` rows: the same values shifted to within 16 of their max (the caller's promise)
+            let close = xs.map { m - (m - $0).truncatingRemainder(dividingBy: 15.9) }
+            for (row, near) in [(xs, Int32(0)), (close, 0), (close, 1)] {
+                var y1 = [Float](repeating: 0, count: n), y2 = y1
+                let s1 = t.kernels.exp_store_sum(row, &y1, n, m, 0, near)
+                var nm: Float = 0, nmin: Float = 0
+                let s2 = t.kernels.exp_sum_peek(row, &y2, n, m, near, next, &nm, &nmin)
+                #expect(s1.bitPattern == s2.bitPattern && y1.map(\.bitPattern) == y2.map(\.bitPattern), "\(t.isa) n=\(n) near=\(near)")
+                #expect(nm.bitPattern == t.kernels.row_max(next, n).bitPattern, "\(t.isa) n=\(n)")
+                #expect(nmin == t.kernels.row_min(next, n), "\(t.isa) n=\(n)")
+                var nm2: Float = 0, nmin2: Float = 0
+                #expect(t.kernels.exp_sum_peek(row, nil, n, m, near, next, &nm2, &nmin2).bitPattern == t.kernels.exp_sum(row, n, m).bitPattern)
+                #expect(nm2.bitPattern == nm.bitPattern && nmin2 == nmin)
+                // the sum is the float64 sum of the exps it stored, to within float rounding
+                let ref = y1.reduce(0.0) { $0 + Double($1) }
+                #expect(abs(s1 - ref) <= 1e-6 * max(1, ref), "\(t.isa) n=\(n) sum \(s1) vs \(ref)")
+                // each exp within its bound of exp(x - m) in float64: 2.1 eps from the polynomial,
+                // and for `near` the once-rounded x - m (at most 2^-21 relative within 16 of m)
+                let bound = near != 0 ? 3e-7 + 0x1p-21 : 3e-7
+                for i in 0..<n where row[i] - m > -87 {
+                    let want = Foundation.exp(Double(row[i]) - Double(m))
+                    #expect(abs(Double(y1[i]) - want) <= bound * want, "\(t.isa) n=\(n) near=\(near) x=\(row[i]) m=\(m)")
+                }
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ import _TesseraTestSupport
 /// Checks softmax/log-softmax of `x` along `dim` against the float64 reference: softmax within
 /// 2e-6 relative per element (1e-37 absolute for values below FLT_MIN, which may flush), rows
 /// summing to 1 within 1e-6; log_softmax within 4e-7 of max(|reference|, 1).
-func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) throws {
+@discardableResult
+func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) throws -> Double {
     let y = log ? try LogSoftmax(dim: dim).forward(x, runtime: runtime) : try Softmax(dim: dim).forward(x, runtime: runtime)
     let shape = x.shape.isEmpty ? [1] : x.shape
     let d = dim < 0 ? dim + shape.count : dim
@@ -30,6 +31,7 @@ func checkSoftmax(_ x: Tensor, dim: Int, log: Bool = false, runtime: Runtime) th
     }
     // the core issue's bound is 2e-6; log_softmax carries its offset in two floats and does better
     #expect(worst <= (log ? 4e-7 : 2e-6), "worst relative error \(worst) for shape \(x.shape) dim \(dim)")
+    return worst
 }
 
 @Suite("Softmax and LogSoftmax")
@@ -104,6 +106,45 @@ struct SoftmaxTests {
             for j in [0, 1] { worst = max(worst, abs(Double(y[r * D + j]) - ref[j]) / max(abs(ref[j]), 1)) }
         }
         #expect(worst <= 2e-7, "worst \(worst): a sum pass rounds x - max?")
+    }
+
+    /// Softmax rows (and split-row chunks) within 16 of their max round x - max once (the
+    /// kernels' `near` path, TS_SOFTMAX_NEAR): values spread over [max - 16, max), and one max
+    /// beside many equal values whose difference to it rounds by nearly half an ulp (the same
+    /// rounding repeated, the case that broke log_softmax's bound), in rows of 4096 and 2^15
+    /// (split in chunks); then the same rows 16 and more below their max (the exact path).
+    @Test func rowsNearTheirMaxStayWithinTheBound() throws {
+        let m: Float = 0.3712468
+        // values 8-16 below m whose difference to it rounds worst
+        func worstRounded(_ lo: Float) -> Float {
+            var best: Float = lo, err = 0.0
+            var v = lo
+            for _ in 0..<2000 {
+                let exact = Double(v) - Double(m), e = abs(Double(v - m) - exact) / abs(exact)
+                if e > err { (best, err) = (v, e) }
+                v = v.nextUp
+            }
+            return best
+        }
+        for D in [4096, 1 << 15] {
+            var rows: [Float] = []
+            var state = UInt64(D)
+            func unit() -> Float { // [0, 1), an LCG: reproducible
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(state >> 40) * 0x1p-24
+            }
+            rows += [m] + (1..<D).map { _ in m - unit() * 15.99 }        // spread, near
+            rows += [m] + [Float](repeating: worstRounded(m - 15.9), count: D - 1)    // alike, near
+            rows += [m] + [Float](repeating: worstRounded(m - 9.7), count: D - 1)
+            rows += [m] + (1..<D).map { _ in m - 16 - unit() * 8 }       // exact path
+            rows += [m] + [Float](repeating: worstRounded(m - 16.5), count: D - 1)
+            let x = try Tensor(shape: [rows.count / D, D], scalars: rows)
+            let worst = try checkSoftmax(x, dim: -1, runtime: rt)
+            // the near path's analysis: 4.8e-7 from x - max, 2.5e-7 from the exponential, the
+            // sum and the normalisation: at most ~1e-6 (the bound is 2e-6)
+            #expect(worst <= 1.1e-6, "D=\(D) worst \(worst)")
+            try checkSoftmax(x, dim: -1, log: true, runtime: rt)
+        }
     }
 
     @Test func extremeRowsFoundByTheSoakRun() throws {

@@ -29,6 +29,10 @@ typedef enum {
 #define TS_CHECK_NONNEG_A 3 /* a >= 0 (NaN fails) */
 
 /// Which saved tensor an op's backward reads (tessera_ops.def's `saved` column).
+/// Softmax rows (and split-row chunks) whose values all lie within this of their max compute
+/// x - max rounded once (see exp_store_sum's `near`); wider rows carry it exactly.
+#define TS_SOFTMAX_NEAR 16.0f
+
 #define TS_SAVED_X 0
 #define TS_SAVED_Y 1
 #define TS_SAVED_EITHER 2
@@ -108,14 +112,20 @@ typedef struct {
   void (*chain_backward)(const float *x, const float *dy, float *dx, size_t n, const ts_step *steps, int k, int nt);
   /// max over x[0..<n] (-inf for n == 0); NaN need not propagate (the sum does).
   float (*row_max)(const float *x, size_t n);
+  /// min over x[0..<n] (+inf for n == 0); NaN ignored.
+  float (*row_min)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
   /// `nt`: streaming stores (for exps that are read back only after the cache has turned over).
-  double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt);
-  /// sum of exp(x[i] - m) in double, nothing stored.
+  /// `near`: every x[i] lies within TS_SOFTMAX_NEAR below m (x - m then rounds once; the caller
+  /// checks, from the row's min); otherwise x - m is carried exactly.
+  double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt, int near);
+  /// sum of exp(x[i] - m) in double, nothing stored (x - m exact).
   double (*exp_sum)(const float *x, size_t n, float m);
-  /// exp_store_sum (y != NULL, regular stores) or exp_sum (y == NULL), and *next_max = the
-  /// max over next[0..<n] (as row_max: the next row's max, its loads overlapping the exps).
-  double (*exp_sum_peek)(const float *x, float *y, size_t n, float m, const float *next, float *next_max);
+  /// exp_store_sum (y != NULL, regular stores) or exp_sum (y == NULL; `near` then unused), and
+  /// *next_max / *next_min = the max (as row_max, same bits) and min over next[0..<n]: the
+  /// next row's, its loads overlapping the exps.
+  double (*exp_sum_peek)(const float *x, float *y, size_t n, float m, int near, const float *next, float *next_max,
+                         float *next_min);
   /// y[i] = x[i] * s
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
