@@ -46,8 +46,9 @@ static inline vf vf_zero_if(vm m, vf v) { return _mm256_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm256_castps_si256(a); }
 static inline vf vi_as_vf(vi a) { return _mm256_castsi256_ps(a); }
 static inline vi vi_shl23(vi a) { return _mm256_slli_epi32(a, 23); }
-static inline vi vf_cvtt(vf a) { return _mm256_cvttps_epi32(a); }
-static inline vf vf_lut8(const float *t, vi i) { return _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), i); }
+static inline vi vi_shr23(vi a) { return _mm256_srli_epi32(a, 23); }
+/// t[i mod 4] per lane: an in-lane permute of the table broadcast to both halves
+static inline vf vf_lut4(const float *t, vi i) { return _mm256_permutevar_ps(_mm256_broadcast_ps((const __m128 *)t), i); }
 /// Lanes [lo, hi) of the vector at p, the others 0; lanes outside are not read (no fault).
 static inline vf vf_load_lanes(const float *p, int lo, int hi) {
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

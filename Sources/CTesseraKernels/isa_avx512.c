@@ -47,10 +47,9 @@ static inline vf vf_zero_if(vm m, vf v) { return _mm512_maskz_mov_ps((__mmask16)
 static inline vi vf_as_vi(vf a) { return _mm512_castps_si512(a); }
 static inline vf vi_as_vf(vi a) { return _mm512_castsi512_ps(a); }
 static inline vi vi_shl23(vi a) { return _mm512_slli_epi32(a, 23); }
-static inline vi vf_cvtt(vf a) { return _mm512_cvttps_epi32(a); }
-static inline vf vf_lut8(const float *t, vi i) {
-  return _mm512_permutexvar_ps(i, _mm512_castps256_ps512(_mm256_loadu_ps(t))); // i < 8
-}
+static inline vi vi_shr23(vi a) { return _mm512_srli_epi32(a, 23); }
+/// t[i mod 4] per lane: an in-lane permute (vpermilps) of the table in all four 128-bit lanes
+static inline vf vf_lut4(const float *t, vi i) { return _mm512_permutevar_ps(_mm512_broadcast_f32x4(_mm_loadu_ps(t)), i); }
 /// Lanes [lo, hi) of the vector at p, the others 0; lanes outside are not read (no fault).
 static inline vf vf_load_lanes(const float *p, int lo, int hi) {
   unsigned lo_ = lo < 0 ? 0 : (unsigned)lo, hi_ = hi < 0 ? 0 : hi > 16 ? 16u : (unsigned)hi;

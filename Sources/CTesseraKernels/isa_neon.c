@@ -59,13 +59,12 @@ static inline vf vf_zero_if(vm m, vf v) { return F(vbicq_u32(U(v), m)); }
 static inline vi vf_as_vi(vf a) { return vreinterpretq_s32_f32(a); }
 static inline vf vi_as_vf(vi a) { return vreinterpretq_f32_s32(a); }
 static inline vi vi_shl23(vi a) { return vshlq_n_s32(a, 23); }
-static inline vi vf_cvtt(vf a) { return vcvtq_s32_f32(a); } // callers pass 0 <= a < 8
-// an 8-entry table lookup (AVX2's permutevar8x32): TBL over the table's 32 bytes
-static inline vf vf_lut8(const float *t, vi i) {
-  uint8x16x2_t tab = {{vreinterpretq_u8_f32(vld1q_f32(t)), vreinterpretq_u8_f32(vld1q_f32(t + 4))}};
-  uint32x4_t byte0 = vmulq_n_u32(vandq_u32(vreinterpretq_u32_s32(i), vdupq_n_u32(7)), 0x04040404u);
+static inline vi vi_shr23(vi a) { return vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(a), 23)); }
+/// t[i mod 4] per lane: TBL over the table's 16 bytes
+static inline vf vf_lut4(const float *t, vi i) {
+  uint32x4_t byte0 = vmulq_n_u32(vandq_u32(vreinterpretq_u32_s32(i), vdupq_n_u32(3)), 0x04040404u);
   uint8x16_t idx = vaddq_u8(vreinterpretq_u8_u32(byte0), vreinterpretq_u8_u32(vdupq_n_u32(0x03020100u)));
-  return vreinterpretq_f32_u8(vqtbl2q_u8(tab, idx));
+  return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(vld1q_f32(t)), idx));
 }
 static inline vd vd_set1(double x) { return vdupq_n_f64(x); }
 static inline vd vd_from_lo(vf a) { return vcvt_f64_f32(vget_low_f32(a)); }

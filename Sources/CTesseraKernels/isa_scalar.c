@@ -45,8 +45,8 @@ static inline vf vf_zero_if(vm m, vf v) { return m ? 0.0f : v; }
 static inline vi vf_as_vi(vf a) { return (vi)f2u(a); }
 static inline vf vi_as_vf(vi a) { return u2f((uint32_t)a); }
 static inline vi vi_shl23(vi a) { return (vi)((uint32_t)a << 23); }
-static inline vi vf_cvtt(vf a) { return (vi)a; } // callers pass 0 <= a < 8
-static inline vf vf_lut8(const float *t, vi i) { return t[i & 7]; }
+static inline vi vi_shr23(vi a) { return (vi)((uint32_t)a >> 23); }
+static inline vf vf_lut4(const float *t, vi i) { return t[i & 3]; }
 static inline vd vd_set1(double x) { return x; }
 static inline vd vd_from_lo(vf a) { return a; }
 static inline vd vd_from_hi(vf a) { (void)a; return 0.0; } // one lane: no high half

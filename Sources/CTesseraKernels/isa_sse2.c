@@ -43,11 +43,12 @@ static inline vf vf_zero_if(vm m, vf v) { return _mm_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm_castps_si128(a); }
 static inline vf vi_as_vf(vi a) { return _mm_castsi128_ps(a); }
 static inline vi vi_shl23(vi a) { return _mm_slli_epi32(a, 23); }
-static inline vi vf_cvtt(vf a) { return _mm_cvttps_epi32(a); }
-static inline vf vf_lut8(const float *t, vi i) {
+static inline vi vi_shr23(vi a) { return _mm_srli_epi32(a, 23); }
+/// t[i mod 4] per lane (SSE2 has no variable permute)
+static inline vf vf_lut4(const float *t, vi i) {
   int32_t k[4];
   _mm_storeu_si128((__m128i *)k, i);
-  return _mm_setr_ps(t[k[0] & 7], t[k[1] & 7], t[k[2] & 7], t[k[3] & 7]);
+  return _mm_setr_ps(t[k[0] & 3], t[k[1] & 3], t[k[2] & 3], t[k[3] & 3]);
 }
 static inline vd vd_set1(double x) { return _mm_set1_pd(x); }
 static inline vd vd_from_lo(vf a) { return _mm_cvtps_pd(a); }
