@@ -14,10 +14,9 @@ extension Engine {
             return elementwise(step, x: x, y: y, count: rows * cols, runtime: runtime, table: table)
         }
         let plan = runtime.plan(units: rows, bytesPerUnit: cols * 4, nsPerUnit: Double(cols) * step.nsPerElement)
-        let xs = SendablePointer(x), ys = SendablePointer(y)
-        runtime.run(plan) { ctx in
-            for r in ctx.range { step.apply(table, xs[r * xStride], ys[r * yStride], cols, streaming: false) }
-        }
+        var job = StridedJob(step: step, table: table, saved: x, savedStride: xStride, dy: nil, dyStride: 0, out: y,
+                             outStride: yStride, cols: cols)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: StridedJob.forward, context: $0) }
     }
 
     static func elementwiseBackwardStrided(_ step: ElementwiseStep, saved: UnsafePointer<Float>?, savedStride: Int,
@@ -29,13 +28,9 @@ extension Engine {
             return elementwiseBackward(step, saved: saved, dy: dy, dx: dx, count: rows * cols, runtime: runtime, table: table)
         }
         let plan = runtime.plan(units: rows, bytesPerUnit: cols * 8, nsPerUnit: Double(cols) * step.nsPerElement * 1.5)
-        let ss = saved.map { SendablePointer($0) }, dys = SendablePointer(dy), dxs = SendablePointer(dx)
-        runtime.run(plan) { ctx in
-            for r in ctx.range {
-                step.applyBackward(table, saved: ss.map { UnsafePointer($0[r * savedStride]) }, UnsafePointer(dys[r * dyStride]),
-                                   dxs[r * dxStride], cols, streaming: false)
-            }
-        }
+        var job = StridedJob(step: step, table: table, saved: saved, savedStride: savedStride, dy: dy, dyStride: dyStride, out: dx,
+                             outStride: dxStride, cols: cols)
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: StridedJob.backward, context: $0) }
     }
 
     static func softmaxStrided(x: UnsafePointer<Float>, xStride: Int, y: UnsafeMutablePointer<Float>, yStride: Int,
@@ -51,5 +46,28 @@ extension Engine {
         }
         softmaxRows(x: x, y: y, rows: rows, length: cols, log: log, prologue: [], runtime: runtime, table: table,
                     xStride: xStride, yStride: yStride)
+    }
+}
+
+/// Rows of a 2-D strided element-wise forward (saved = x, out = y) or backward (saved, dy, out =
+/// dx), as a raw tile body's context (no closure: a repeated call allocates nothing).
+struct StridedJob {
+    var step: ElementwiseStep
+    var table: KernelTable
+    var saved: UnsafePointer<Float>?, savedStride: Int
+    var dy: UnsafePointer<Float>?, dyStride: Int
+    var out: UnsafeMutablePointer<Float>, outStride: Int
+    var cols: Int
+
+    static let forward: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: StridedJob.self).pointee
+        for r in first..<first + count { j.step.apply(j.table, j.saved! + r * j.savedStride, j.out + r * j.outStride, j.cols, streaming: false) }
+    }
+    static let backward: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: StridedJob.self).pointee
+        for r in first..<first + count {
+            j.step.applyBackward(j.table, saved: j.saved.map { $0 + r * j.savedStride }, j.dy! + r * j.dyStride,
+                                 j.out + r * j.outStride, j.cols, streaming: false)
+        }
     }
 }

@@ -67,14 +67,9 @@ extension Engine {
             return
         }
         let plan = runtime.plan(units: blocks, bytesPerUnit: inner * 4, nsPerUnit: Double(inner) * 0.05)
-        let nt = streams(runtime, bytes: blocks * inner * 4, plan: plan)
-        let xs = SendablePointer(x), ys = SendablePointer(y), ws = SendablePointer(weight)
-        runtime.run(plan) { ctx in
-            for b in ctx.range {
-                ElementwiseStep(.leakyReLU, ws[b % channels].pointee).apply(table, UnsafePointer(xs[b * inner]), ys[b * inner], inner,
-                                                                              streaming: nt)
-            }
-        }
+        var job = PReLUJob(table: table, x: x, dy: nil, out: y, weight: weight, channels: channels, inner: inner, chunk: 0,
+                           sums: nil, nt: streams(runtime, bytes: blocks * inner * 4, plan: plan))
+        withUnsafePointer(to: &job) { runtime.run(plan, raw: PReLUJob.forward, context: $0) }
     }
 
     /// PReLU backward: dx from leaky_relu's backward per block; the weight's gradient from one
@@ -87,37 +82,71 @@ extension Engine {
             // one weight: the weight's sum over fixed chunks (bits independent of the workers),
             // then dx as leaky_relu's backward over the whole tensor
             let chunk = 16384, n = inner, parts = (n + chunk - 1) / chunk
-            let sums = UnsafeMutablePointer<Double>.allocate(capacity: parts)
-            defer { sums.deallocate() }
-            let ss = SendablePointer(sums), xs = SendablePointer(x), dys = SendablePointer(dy)
-            runtime.run(runtime.plan(units: parts, bytesPerUnit: chunk * 8, nsPerUnit: Double(chunk) * 0.05, unitsPerTile: 1)) { ctx in
-                let o = ctx.tile * chunk
-                ss[ctx.tile].pointee = table.kernels.prelu_wsum(xs[o], dys[o], min(chunk, n - o))
+            runtime.withWorkspace(bytes: parts * 8) { ws in
+                let sums = ws.bindMemory(to: Double.self, capacity: parts)
+                var job = PReLUJob(table: table, x: x, dy: dy, out: dx, weight: weight, channels: 1, inner: n, chunk: chunk,
+                                   sums: sums, nt: false)
+                withUnsafePointer(to: &job) {
+                    runtime.run(runtime.plan(units: parts, bytesPerUnit: chunk * 8, nsPerUnit: Double(chunk) * 0.05, unitsPerTile: 1),
+                                raw: PReLUJob.chunkSum, context: $0)
+                }
+                var s = 0.0
+                for p in 0..<parts { s += sums[p] }
+                gradWeight[0] = Float(s)
             }
-            gradWeight[0] = Float((0..<parts).reduce(0.0) { $0 + sums[$1] })
             elementwiseBackward(ElementwiseStep(.leakyReLU, weight.pointee), saved: x, dy: dy, dx: dx, count: n, runtime: runtime,
                                 table: table)
             return
         }
-        let sums = UnsafeMutablePointer<Double>.allocate(capacity: blocks)
-        defer { sums.deallocate() }
         let plan = runtime.plan(units: blocks, bytesPerUnit: inner * 8, nsPerUnit: Double(inner) * 0.1)
-        let nt = streams(runtime, bytes: blocks * inner * 4, plan: plan)
-        let xs = SendablePointer(x), dys = SendablePointer(dy), dxs = SendablePointer(dx), ws = SendablePointer(weight)
-        let ss = SendablePointer(sums)
-        runtime.run(plan) { ctx in
-            for b in ctx.range {
-                let o = b * inner
-                // the weight's sum first: dx may be dy
-                ss[b].pointee = table.kernels.prelu_wsum(xs[o], dys[o], inner)
-                ElementwiseStep(.leakyReLU, ws[b % channels].pointee).applyBackward(table, saved: UnsafePointer(xs[o]),
-                                                                                      UnsafePointer(dys[o]), dxs[o], inner, streaming: nt)
+        runtime.withWorkspace(bytes: blocks * 8) { ws in
+            let sums = ws.bindMemory(to: Double.self, capacity: blocks)
+            var job = PReLUJob(table: table, x: x, dy: dy, out: dx, weight: weight, channels: channels, inner: inner, chunk: 0,
+                               sums: sums, nt: streams(runtime, bytes: blocks * inner * 4, plan: plan))
+            withUnsafePointer(to: &job) { runtime.run(plan, raw: PReLUJob.backward, context: $0) }
+            for c in 0..<channels {
+                var s = 0.0
+                for b in stride(from: c, to: blocks, by: channels) { s += sums[b] }
+                gradWeight[c] = Float(s)
             }
         }
-        for c in 0..<channels {
-            var s = 0.0
-            for b in stride(from: c, to: blocks, by: channels) { s += sums[b] }
-            gradWeight[c] = Float(s)
+    }
+}
+
+/// PReLU's tiles as raw tile bodies' context: blocks of `inner` elements, block b with channel
+/// b % channels's weight (forward: out = y; backward: out = dx and the weight's sums per block),
+/// or one weight's sums over chunks of `chunk`.
+struct PReLUJob {
+    var table: KernelTable
+    var x: UnsafePointer<Float>, dy: UnsafePointer<Float>?
+    var out: UnsafeMutablePointer<Float>
+    var weight: UnsafePointer<Float>
+    var channels: Int, inner: Int, chunk: Int
+    var sums: UnsafeMutablePointer<Double>?
+    var nt: Bool
+
+    static let forward: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: PReLUJob.self).pointee
+        for b in first..<first + count {
+            ElementwiseStep(.leakyReLU, j.weight[b % j.channels]).apply(j.table, j.x + b * j.inner, j.out + b * j.inner, j.inner,
+                                                                        streaming: j.nt)
+        }
+    }
+    static let backward: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: PReLUJob.self).pointee
+        for b in first..<first + count {
+            let o = b * j.inner
+            // the weight's sum first: dx may be dy
+            j.sums![b] = j.table.kernels.prelu_wsum(j.x + o, j.dy! + o, j.inner)
+            ElementwiseStep(.leakyReLU, j.weight[b % j.channels]).applyBackward(j.table, saved: j.x + o, j.dy! + o, j.out + o, j.inner,
+                                                                                streaming: j.nt)
+        }
+    }
+    static let chunkSum: RawTileBody = { context, first, count, _ in
+        let j = context!.assumingMemoryBound(to: PReLUJob.self).pointee
+        for t in first..<first + count {
+            let o = t * j.chunk
+            j.sums![t] = j.table.kernels.prelu_wsum(j.x + o, j.dy! + o, min(j.chunk, j.inner - o))
         }
     }
 }
