@@ -53,7 +53,6 @@ static inline vd vd_from_hi(vf a) { (void)a; return 0.0; } // one lane: no high 
 static inline vf vf_from_vd(vd lo, vd hi) { (void)hi; return (float)lo; }
 static inline vd vd_add(vd a, vd b) { return a + b; }
 static inline vd vd_sub(vd a, vd b) { return a - b; }
-static inline vd vd_mul(vd a, vd b) { return a * b; }
 static inline vd vd_fma(vd a, vd b, vd c) { return fma(a, b, c); }
 static inline vd vd_load(const double *p) { return *p; }
 static inline void vd_store(double *p, vd v) { *p = v; }
