@@ -26,16 +26,19 @@ final class WorkspacePool: Sendable {
         return Buffer(base: .allocate(byteCount: capacity, alignment: 64), capacity: capacity)
     }
 
-    /// Keeps `buffer` for a later call when it is at most `limit` bytes and the pool has room
-    /// (dropping its smallest buffer for a larger one); frees it otherwise.
+    /// Keeps `buffer` for a later call when it is at most `limit` bytes and the pool has room --
+    /// at most `kept` buffers of at most 2 x `limit` bytes together (dropping its smallest buffer
+    /// for a larger one) -- and frees it otherwise.
     func give(_ buffer: Buffer, limit: Int) {
         var free: Buffer? = buffer
         if buffer.capacity <= limit {
             buffers.withLock { b in
-                if b.count < WorkspacePool.kept {
+                let total = b.reduce(0) { $0 + $1.capacity }
+                if b.count < WorkspacePool.kept && total + buffer.capacity <= 2 * limit {
                     b.append(buffer)
                     free = nil
-                } else if let i = b.indices.min(by: { b[$0].capacity < b[$1].capacity }), b[i].capacity < buffer.capacity {
+                } else if let i = b.indices.min(by: { b[$0].capacity < b[$1].capacity }), b[i].capacity < buffer.capacity,
+                          total - b[i].capacity + buffer.capacity <= 2 * limit {
                     free = b[i]
                     b[i] = buffer
                 }
@@ -48,8 +51,9 @@ final class WorkspacePool: Sendable {
 }
 
 extension Runtime {
-    /// Workspace kept between calls: up to the modelled LLC (a split-row softmax keeps two
-    /// groups' exps, half of it), at least 8 MiB; larger workspaces are freed after the call.
+    /// The largest workspace kept between calls: the modelled LLC (a split-row softmax keeps two
+    /// groups' exps, half of it), at least 8 MiB; larger ones are freed after the call, and the
+    /// pool keeps at most twice this in all.
     package var workspaceKeptBytes: Int { max(8 << 20, cache.llcBytes) }
 
     /// Runs `body` with `bytes` of 64-byte-aligned, uninitialised memory that is valid until it

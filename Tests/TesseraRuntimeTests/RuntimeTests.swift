@@ -243,6 +243,33 @@ struct RuntimeTests {
         #expect(TilePlan.apportion(0, weights: [1, 2]) == [0, 0])
     }
 
+    /// Workspaces in use at once never overlap (nested, and from many threads), are 64-byte
+    /// aligned and writable; one larger than the kept limit works too.
+    @Test func workspacesInUseAtOnceAreDisjoint() throws {
+        let rt = try Runtime(threads: 2)
+        rt.withWorkspace(bytes: 1000) { a in
+            rt.withWorkspace(bytes: 1000) { b in
+                #expect(Int(bitPattern: a) % 64 == 0 && Int(bitPattern: b) % 64 == 0)
+                #expect(abs(Int(bitPattern: a) - Int(bitPattern: b)) >= 1000)
+            }
+        }
+        let big = rt.workspaceKeptBytes + 4096
+        rt.withWorkspace(bytes: big) { p in
+            p.initializeMemory(as: UInt8.self, repeating: 7, count: big)
+            #expect(p.load(fromByteOffset: big - 1, as: UInt8.self) == 7)
+        }
+        let clobbered = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            rt.withWorkspace(bytes: 4096) { p in
+                let words = p.bindMemory(to: Int.self, capacity: 512)
+                for k in 0..<512 { words[k] = i }
+                usleep(1000)
+                if !(0..<512).allSatisfy({ words[$0] == i }) { clobbered.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(clobbered.load(ordering: .relaxed) == 0, "another call wrote into a workspace in use")
+    }
+
     /// Runtime.runSteps: every tile once, each step's tiles only after the previous step
     /// finished, finish called once per step in order, each worker's state zeroed when it
     /// starts and kept across its tiles -- for worker counts above the cores too.
