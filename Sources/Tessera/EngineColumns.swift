@@ -138,20 +138,6 @@ struct ColumnsJob {
     /// (`chunks` rows per outer).
     var pm: UnsafeMutablePointer<Float>? = nil, ps: UnsafeMutablePointer<Double>? = nil
 
-    init(table: KernelTable, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, D: Int, inner: Int, w: Int,
-         log: Bool, prologue: UnsafePointer<[ElementwiseStep]>, ntFlag: Int32) {
-        self.table = table
-        self.x = x
-        self.y = y
-        self.outer = outer
-        self.D = D
-        self.inner = inner
-        self.w = w
-        self.log = log
-        self.prologue = prologue
-        self.ntFlag = ntFlag
-    }
-
     var chunks: Int { (D + Engine.columnChunk - 1) / Engine.columnChunk }
     /// log_softmax's offset takes two rows of maxima.
     var mRows: Int { max(chunks, 2) }

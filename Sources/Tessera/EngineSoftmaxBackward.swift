@@ -112,23 +112,6 @@ struct SoftmaxBackwardSplitJob {
     /// Split rows: each chunk's sum, then each row's as two floats.
     var sums: UnsafeMutablePointer<Double>? = nil, rowSums: UnsafeMutablePointer<Float>? = nil
 
-    init(table: KernelTable, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, D: Int,
-         inner: Int, w: Int, chunk: Int, sy: Int, sdy: Int, sdx: Int, log: Int32, nt: Int32) {
-        self.table = table
-        self.y = y
-        self.dy = dy
-        self.dx = dx
-        self.D = D
-        self.inner = inner
-        self.w = w
-        self.chunk = chunk
-        self.sy = sy
-        self.sdy = sdy
-        self.sdx = sdx
-        self.log = log
-        self.nt = nt
-    }
-
     /// A slab of columns: all D rows summed per column, then the slab written.
     static let slab: RawTileBody = { context, first, count, scratch in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
@@ -145,22 +128,24 @@ struct SoftmaxBackwardSplitJob {
         }
     }
 
+    /// Split-row tile t: its row, the chunk's first element and its length.
+    func span(ofChunk t: Int) -> (r: Int, lo: Int, n: Int) {
+        let (r, c) = t.quotientAndRemainder(dividingBy: (D + chunk - 1) / chunk)
+        return (r, c * chunk, min(chunk, D - c * chunk))
+    }
+
     static let chunkSum: RawTileBody = { context, first, count, _ in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
-        let perRow = (j.D + j.chunk - 1) / j.chunk
         for t in first..<first + count {
-            let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-            let lo = c * j.chunk, n = min(j.chunk, j.D - lo)
+            let (r, lo, n) = j.span(ofChunk: t)
             j.sums![t] = j.table.kernels.grad_sum(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, n, j.log)
         }
     }
 
     static let chunkFinish: RawTileBody = { context, first, count, _ in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
-        let perRow = (j.D + j.chunk - 1) / j.chunk
         for t in first..<first + count {
-            let (r, c) = t.quotientAndRemainder(dividingBy: perRow)
-            let lo = c * j.chunk, n = min(j.chunk, j.D - lo)
+            let (r, lo, n) = j.span(ofChunk: t)
             j.table.kernels.grad_finish(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, j.dx + r * j.sdx + lo, n,
                                         j.rowSums![2 * r], j.rowSums![2 * r + 1], j.log, j.nt)
         }

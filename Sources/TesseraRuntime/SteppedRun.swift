@@ -28,16 +28,8 @@ extension Runtime {
     package func runSteps(steps: Int, tiles: UnsafePointer<Int>, bytesPerTile: Int, nsPerTile: Double,
                           scratchBytes: Int = 0, stateBytes: Int = 0,
                           body: RawStepBody, finish: RawStepFinish, context: UnsafeRawPointer?) {
+        guard steps > 0 else { return }
         let blocks = stepBlocks
-        var total = 0
-        for s in 0..<steps {
-            var n = 0
-            for b in 0..<blocks { n += tiles[s * blocks + b] }
-            // a step without tiles would never be finished (nothing counts up to its end)
-            precondition(n > 0, "runSteps: every step needs a tile")
-            total += n
-        }
-        guard total > 0 else { return }
         var layout = WorkspaceLayout()
         let boundsAt = layout.reserve(Int.self, steps + 1)
         let atomicsAt = layout.reserve(Atomic<Int>.self, (2 + steps * blocks) * StepJob.pad)
@@ -47,8 +39,11 @@ extension Runtime {
             for s in 0..<steps {
                 var n = 0
                 for b in 0..<blocks { n += tiles[s * blocks + b] }
+                // a step without tiles would never be finished (nothing counts up to its end)
+                precondition(n > 0, "runSteps: every step needs a tile")
                 bounds[s + 1] = bounds[s] + n
             }
+            let total = bounds[steps]
             let count = (2 + steps * blocks) * StepJob.pad
             let atomics = (ws + atomicsAt).bindMemory(to: Atomic<Int>.self, capacity: count)
             for i in 0..<count { (atomics + i).initialize(to: Atomic(0)) }
