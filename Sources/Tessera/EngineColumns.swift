@@ -72,10 +72,10 @@ extension Engine {
                                  prologue: pro, ntFlag: ntFlag)
             switch strategy {
             case .slabs:
-                // scratch: the slab packed contiguously (then its exps, for softmax), maxima, sums
+                // scratch: the slab packed contiguously (then its exps, for softmax), maxima, sums, minima
                 let (eBytes, mBytes) = job.slabScratch
                 withUnsafePointer(to: &job) {
-                    runtime.run(plan, scratchBytes: eBytes + mBytes + chunks * w * 8, raw: ColumnsJob.slab, context: $0)
+                    runtime.run(plan, scratchBytes: eBytes + mBytes + chunks * w * 8 + w * 8, raw: ColumnsJob.slab, context: $0)
                 }
             case .chunks:
                 var layout = WorkspaceLayout()
@@ -89,7 +89,7 @@ extension Engine {
                         // packed chunk; softmax copies the exps to the output, log_softmax with a
                         // prologue its output
                         let eBytes = (columnChunk * w * 4 + 63) & ~63 // doubles follow: aligned
-                        runtime.run(plan, scratchBytes: eBytes + w * 16, raw: ColumnsJob.chunkPartial, context: j)
+                        runtime.run(plan, scratchBytes: eBytes + w * 24, raw: ColumnsJob.chunkPartial, context: j)
                         // the sums have `chunks` rows per outer, the maxima `mRows`: combine per outer
                         let combine = runtime.plan(units: outer * inner, bytesPerUnit: chunks * 12, nsPerUnit: Double(chunks) * 20,
                                                    unitsPerTile: max(64, inner / 4))
@@ -175,9 +175,10 @@ struct ColumnsJob {
         let e = scratch.assumingMemoryBound(to: Float.self)
         let pm = (scratch + eBytes).assumingMemoryBound(to: Float.self)
         let ps = (scratch + eBytes + mBytes).assumingMemoryBound(to: Double.self)
+        let mn = (scratch + eBytes + mBytes + chunks * w * 8).assumingMemoryBound(to: Float.self)
         let (src, srcStride) = Engine.packedSource(prologue.pointee, table, x: UnsafeMutablePointer(mutating: x + base),
                                                    stride: inner, rows: D, width: ww, into: e)
-        k.cols_partial(src, srcStride, e, D, columnChunk, ww, log ? 0 : 1, pm, ps)
+        k.cols_partial(src, srcStride, e, D, columnChunk, ww, log ? 0 : 1, pm, ps, log ? nil : mn)
         SoftmaxMath.combineColumns(m: pm, s: ps, chunks: chunks, stride: ww, columns: 0..<ww, log: log)
         for c in 0..<chunks {
             let r0 = c * columnChunk, rows = min(columnChunk, D - r0)
@@ -207,12 +208,13 @@ struct ColumnsJob {
         let sums = (scratch + eBytes).assumingMemoryBound(to: Double.self)
         let mx = (scratch + eBytes + w * 8).assumingMemoryBound(to: Float.self)
         let ones = (scratch + eBytes + w * 12).assumingMemoryBound(to: Float.self)
+        let mn = (scratch + eBytes + w * 16).assumingMemoryBound(to: Float.self)
         ones.update(repeating: 1, count: ww)
         let prologue = self.prologue.pointee
         let (src, srcStride) = Engine.packedSource(prologue, table, x: UnsafeMutablePointer(mutating: x + base), stride: inner,
                                                    rows: rows, width: ww, into: e)
         // per-column partials: maxima in rows of `inner` (mRows per outer), sums likewise
-        k.cols_partial(src, srcStride, e, rows, Engine.columnChunk, ww, log ? 0 : 1, mx, sums)
+        k.cols_partial(src, srcStride, e, rows, Engine.columnChunk, ww, log ? 0 : 1, mx, sums, log ? nil : mn)
         (pm! + (o * mRows + c) * inner + j0).update(from: mx, count: ww)
         (ps! + (o * chunks + c) * inner + j0).update(from: sums, count: ww)
         if !log || !prologue.isEmpty {

@@ -147,6 +147,55 @@ struct SoftmaxTests {
         }
     }
 
+    @Test func columnsNearTheirMaxStayWithinTheBound() throws {
+        // dim 0: a vector of columns whose chunk lies within 16 of its maxima rounds x - max
+        // once, as a near row does; 16 near columns (whole vectors on every ISA), then 8 that
+        // mix near and far ones (one vector on AVX2, the tail on AVX-512)
+        let m: Float = 0.3712468, D = 1200 // three chunks of 512 rows, the last one short
+        func worstRounded(_ lo: Float) -> Float { // the value near lo whose difference to m rounds worst
+            var best: Float = lo, err = 0.0, v = lo
+            for _ in 0..<2000 {
+                let exact = Double(v) - Double(m), e = abs(Double(v - m) - exact) / abs(exact)
+                if e > err { (best, err) = (v, e) }
+                v = v.nextUp
+            }
+            return best
+        }
+        let alike = worstRounded(m - 15.9), alikeMid = worstRounded(m - 9.7), far = worstRounded(m - 16.5)
+        // a max half-way between multiples of 2^-18: x - max near -40 rounds by 2^-19 (1.9e-6
+        // relative in the exp), which the near path must not take
+        let mHalf = (Float(Int(m * 0x1p18)) + 0.5) * 0x1p-18
+        var state: UInt64 = 11
+        func unit() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) * 0x1p-24
+        }
+        let kinds = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0] + [0, 3, 1, 4, 2, 5, 0, 4]
+        var x = [Float](repeating: 0, count: D * kinds.count)
+        for (j, kind) in kinds.enumerated() {
+            for d in 0..<D {
+                let v: Float
+                switch kind {
+                case 0: v = m - unit() * 15.99          // spread, near
+                case 1: v = alike                        // alike, near
+                case 2: v = alikeMid
+                case 3: v = m - 16 - unit() * 8          // far: exact
+                case 4: v = far
+                default: v = mHalf - 40 - unit() * 1e-3
+                }
+                x[d * kinds.count + j] = d == 700 ? (kind == 5 ? mHalf : m) : v // the max in the second chunk
+            }
+        }
+        let t = try Tensor(shape: [D, kinds.count], scalars: x)
+        for runtime in [rt, try Runtime(threads: 1, executor: .serial)] { // chunks, then slabs
+            let worst = try checkSoftmax(t, dim: 0, runtime: runtime)
+            #expect(worst <= 1.1e-6, "worst \(worst)")
+            try checkSoftmax(t, dim: 0, log: true, runtime: runtime)
+        }
+        let a = try Softmax(dim: 0).forward(t, runtime: rt), b = try Softmax(dim: 0).forward(t, runtime: try Runtime(threads: 1, executor: .serial))
+        #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern))
+    }
+
     @Test func extremeRowsFoundByTheSoakRun() throws {
         // a row at FLT_MAX: the offset max + log(sum) in double dropped log(11); TwoSum keeps it
         let big = Float.greatestFiniteMagnitude

@@ -212,8 +212,9 @@ int main(int argc, char **argv) {
     const size_t Dc = 64, w = 13, chunk = 16, chunks = (Dc + chunk - 1) / chunk;
     float e1[64 * 16], e2[64 * 16], m1[8 * 16], m2[8 * 16], o1[64 * 16], o2[64 * 16];
     double s1[8 * 16], s2[8 * 16];
-    V->cols_partial(xr, 40, e1, Dc, chunk, w, 1, m1, s1);
-    S->cols_partial(xr, 40, e2, Dc, chunk, w, 1, m2, s2);
+    float n1[2 * 16], n2[2 * 16];
+    V->cols_partial(xr, 40, e1, Dc, chunk, w, 1, m1, s1, n1);
+    S->cols_partial(xr, 40, e2, Dc, chunk, w, 1, m2, s2, n2);
     compare("cols_partial", "maxima", m1, m2, chunks * w, 0);
     compare("cols_partial", "exps", e1, e2, Dc * w, MAX_ULP_VS_SCALAR);
     for (size_t j = 0; j < chunks * w; j++) EXP_SUMS_CLOSE(s1[j], s2[j], "cols_partial sums");

@@ -138,9 +138,11 @@ typedef struct {
   /// rows are packed into e (D x w, contiguous; x may already be e with xs == w).  Per
   /// chunk c: mx[c*w + j] = the chunk's max of column j, and sum[c*w + j] = its sum of
   /// exp(x - m) in double, with m that max (0 when it is -inf); when `store`, e holds the
-  /// exps, else the packed x.
+  /// exps, else the packed x.  `mn` (softmax; NULL for none): 2w floats of scratch for the
+  /// chunks' minima -- a vector of columns whose chunk lies within TS_SOFTMAX_NEAR of its
+  /// maxima then rounds x - m once, as a softmax row does.
   void (*cols_partial)(const float *x, size_t xs, float *e, size_t D, size_t chunk, size_t w, int store,
-                       float *mx, double *sum);
+                       float *mx, double *sum, float *mn);
   /// Column-wise second half: out[d*os + j] = in[d*is + j] * a[j] (softmax), or
   /// (in[d*is + j] - a[j]) - b[j] (log_softmax).  in may be out (same stride).
   /// `nt`: streaming stores where out's alignment and stride allow them.
