@@ -76,23 +76,25 @@ struct SoftmaxBackwardRowsJob {
     var rows: Int, D: Int, sy: Int, sdy: Int, sdx: Int
     var log: Int32, nt: Int32
 
-    /// Rows up to this long fetch the next row while they work: the row's two passes are
+    /// Rows up to this long fetch a row ahead while they work: the row's two passes are
     /// short, and the hardware prefetcher does not run ahead across rows (65536x256, 1 worker:
     /// 0.90x; prefetching whole 4096-float rows evicted the row being worked on: 1.1-1.2x;
-    /// docs/records/zen3-avx2/README.md).
+    /// docs/records/zen3-avx2/README.md).  Rows under a page fetch the row a page ahead (the
+    /// hardware prefetcher also stops at 4 KiB pages: 0.95-1.01x on 65536x256, session 9).
     static let prefetchedRow = 512
 
     static let body: RawTileBody = { context, first, count, _ in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardRowsJob.self).pointee
         let k = j.table.kernels
         let short = j.D <= SoftmaxBackwardRowsJob.prefetchedRow
+        let ahead = j.D * 4 < 4096 ? max(1, 4096 / (j.D * 4)) : 1
         // one fence per tile, not per row: a fence drains the write-combining buffers, and
         // short rows paid for it (65536x256 into an output 16 bytes into a line: 1.66 vs 1.10
         // ns/element aligned; docs/records/zen3-avx2/README.md)
         for r in first..<first + count {
-            if short && r + 1 < j.rows {
-                ts_prefetch(j.y + (r + 1) * j.sy, j.D * 4)
-                ts_prefetch(j.dy + (r + 1) * j.sdy, j.D * 4)
+            if short && r + ahead < j.rows {
+                ts_prefetch(j.y + (r + ahead) * j.sy, j.D * 4)
+                ts_prefetch(j.dy + (r + ahead) * j.sdy, j.D * 4)
             }
             let (hi, lo) = SoftmaxMath.split(k.grad_sum(j.y + r * j.sy, j.dy + r * j.sdy, j.D, j.log))
             k.grad_finish(j.y + r * j.sy, j.dy + r * j.sdy, j.dx + r * j.sdx, j.D, hi, lo, j.log, j.nt != 0 ? 3 : 0)
