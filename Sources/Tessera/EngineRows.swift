@@ -61,6 +61,12 @@ extension Engine {
     /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
     @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
 
+    /// How many rows of `D` floats ahead softmax's row loops prefetch: a page's worth (at least 2)
+    /// for rows under a page, whose next page the hardware prefetcher -- it stops at 4 KiB pages,
+    /// which a caller's buffer without huge pages has -- would not fetch in time (65536x256:
+    /// 0.87-0.94x at 2 workers; docs/records/zen3-avx2, session 9); 0 for longer rows.
+    static func pageAheadRows(length D: Int) -> Int { D * 4 < 4096 ? max(2, 4096 / (D * 4)) : 0 }
+
     static func describeRows(_ name: String, rows: Int, length D: Int, runtime: Runtime) -> String {
         "\(name) over \(rows) rows of \(D): whole rows per tile, 3 passes over a cache-resident row (without a prologue, its max taken during the previous row's exps)\n" + rowPlan(rows: rows, length: D, runtime: runtime).description
     }
@@ -108,10 +114,8 @@ struct SoftmaxRowsJob {
             // exps): no separate max pass waiting on memory after the first row
             var m = k.row_max(x + range.lowerBound * sx, D)
             var mn = log ? m : k.row_min(x + range.lowerBound * sx, D)
-            // contiguous rows of under a page: the row a page ahead is prefetched too -- the
-            // hardware prefetcher stops at 4 KiB pages, which a caller's buffer without huge
-            // pages has (65536x256: 0.87-0.94x at 2 workers; docs/records/zen3-avx2, session 9)
-            let ahead = D * 4 < 4096 && sx == D ? max(2, 4096 / (D * 4)) : 0
+            // contiguous rows under a page also fetch the row a page ahead
+            let ahead = sx == D ? Engine.pageAheadRows(length: D) : 0
             for r in range {
                 let src = x + r * sx
                 if ahead > 0 && r + ahead < range.upperBound { ts_prefetch(x + (r + ahead) * sx, D * 4) }

@@ -87,12 +87,12 @@ struct SoftmaxBackwardRowsJob {
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardRowsJob.self).pointee
         let k = j.table.kernels
         let short = j.D <= SoftmaxBackwardRowsJob.prefetchedRow
-        let ahead = j.D * 4 < 4096 ? max(1, 4096 / (j.D * 4)) : 1
+        let ahead = short ? Engine.pageAheadRows(length: j.D) : 0 // short rows are under a page
         // one fence per tile, not per row: a fence drains the write-combining buffers, and
         // short rows paid for it (65536x256 into an output 16 bytes into a line: 1.66 vs 1.10
         // ns/element aligned; docs/records/zen3-avx2/README.md)
         for r in first..<first + count {
-            if short && r + ahead < j.rows {
+            if ahead > 0 && r + ahead < j.rows {
                 ts_prefetch(j.y + (r + ahead) * j.sy, j.D * 4)
                 ts_prefetch(j.dy + (r + ahead) * j.sdy, j.D * 4)
             }
