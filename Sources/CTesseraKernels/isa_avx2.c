@@ -41,6 +41,8 @@ static inline vm vf_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 static inline vm vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 static inline vm vf_le(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
 static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); } // NaN: true
+static inline int vm_any(vm m) { return _mm256_movemask_ps(m) != 0; }
+static inline int vm_all(vm m) { return _mm256_movemask_ps(m) == 0xFF; }
 static inline vf vf_sel(vm m, vf t, vf f) { return _mm256_blendv_ps(f, t, m); }
 static inline vf vf_zero_if(vm m, vf v) { return _mm256_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm256_castps_si256(a); }

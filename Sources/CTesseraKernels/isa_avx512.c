@@ -42,6 +42,8 @@ static inline vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 static inline vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline vm vf_le(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
 static inline vm vf_ne(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); } // NaN: true
+static inline int vm_any(vm m) { return m != 0; }
+static inline int vm_all(vm m) { return m == 0xFFFF; }
 static inline vf vf_sel(vm m, vf t, vf f) { return _mm512_mask_blend_ps(m, f, t); }
 static inline vf vf_zero_if(vm m, vf v) { return _mm512_maskz_mov_ps((__mmask16)~m, v); }
 static inline vi vf_as_vi(vf a) { return _mm512_castps_si512(a); }

@@ -54,6 +54,8 @@ static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }
 static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
 static inline vm vf_le(vf a, vf b) { return vcleq_f32(a, b); }
 static inline vm vf_ne(vf a, vf b) { return vmvnq_u32(vceqq_f32(a, b)); } // NaN: true
+static inline int vm_any(vm m) { return vmaxvq_u32(m) != 0; }
+static inline int vm_all(vm m) { return vminvq_u32(m) != 0; }
 static inline vf vf_sel(vm m, vf t, vf f) { return vbslq_f32(m, t, f); }
 static inline vf vf_zero_if(vm m, vf v) { return F(vbicq_u32(U(v), m)); }
 static inline vi vf_as_vi(vf a) { return vreinterpretq_s32_f32(a); }

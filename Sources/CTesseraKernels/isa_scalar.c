@@ -40,6 +40,8 @@ static inline vm vf_lt(vf a, vf b) { return a < b; }
 static inline vm vf_gt(vf a, vf b) { return a > b; }
 static inline vm vf_le(vf a, vf b) { return a <= b; }
 static inline vm vf_ne(vf a, vf b) { return !(a == b); } // NaN: true
+static inline int vm_any(vm m) { return m != 0; }
+static inline int vm_all(vm m) { return m != 0; }
 static inline vf vf_sel(vm m, vf t, vf f) { return m ? t : f; }
 static inline vf vf_zero_if(vm m, vf v) { return m ? 0.0f : v; }
 static inline vi vf_as_vi(vf a) { return (vi)f2u(a); }

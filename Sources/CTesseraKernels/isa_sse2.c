@@ -38,6 +38,8 @@ static inline vm vf_lt(vf a, vf b) { return _mm_cmplt_ps(a, b); }
 static inline vm vf_gt(vf a, vf b) { return _mm_cmpgt_ps(a, b); }
 static inline vm vf_le(vf a, vf b) { return _mm_cmple_ps(a, b); }
 static inline vm vf_ne(vf a, vf b) { return _mm_cmpneq_ps(a, b); } // NaN: true
+static inline int vm_any(vm m) { return _mm_movemask_ps(m) != 0; }
+static inline int vm_all(vm m) { return _mm_movemask_ps(m) == 0xF; }
 static inline vf vf_sel(vm m, vf t, vf f) { return _mm_or_ps(_mm_and_ps(m, t), _mm_andnot_ps(m, f)); }
 static inline vf vf_zero_if(vm m, vf v) { return _mm_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm_castps_si128(a); }

@@ -97,7 +97,10 @@ enum Engine {
             let d = (try? normalizedDim(dim, rank: shape.count)) ?? 0
             let (outer, D, inner) = softmaxGeometry(shape, d)
             let name = (log ? "log_softmax" : "softmax") + (pro.isEmpty ? "" : " (prologue applied in the first read)")
-            if inner > 1 { return describeColumns(name, dim: d, outer: outer, D: D, inner: inner, runtime: runtime) }
+            if inner > 1 {
+                return describeColumns(name, dim: d, outer: outer, D: D, inner: inner, log: log, prologue: !pro.isEmpty,
+                                       runtime: runtime)
+            }
             if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
                 return describeSplitRows(name, rows: outer, length: D, chunk: chunk, runtime: runtime)
             }

@@ -4,246 +4,281 @@ import TesseraGraph
 import TesseraKernels
 import TesseraRuntime
 
-// Strategy: softmax along a non-last dim, slabs of contiguous columns vectorised across them.
+// Strategy: softmax along a non-last dim, vectorised across contiguous columns, no transpose.
 extension Engine {
-    /// How a softmax along a non-last dim is split.  Both ways give the same bits: each
-    /// reduces a column in chunks of `columnChunk` rows with the same kernels and combines
-    /// the chunks in order, so the choice may depend on the runtime.
+    /// How a softmax along a non-last dim is split; which one is a function of the shape only,
+    /// and the slab width (columns are independent) changes no bit either.
     enum StridedStrategy: Equatable {
-        /// one slab (all D rows, `width` columns) per tile; the exps stay in a per-worker
-        /// scratch slab and the output is written once
+        /// Columns of at most `columnChunk` rows, or a slice (D x inner) that the cache holds:
+        /// one slab (all D rows of `width` columns) per tile, in L2 where it fits: max, exps from
+        /// it (kept in the worker's scratch), their sum, the output.
         case slabs(width: Int)
-        /// chunks of `columnChunk` rows of a slab per tile, across workers: for few slabs.
-        /// The exps go through the output, which is then rescaled in place.
-        case chunks(width: Int)
+        /// Longer columns, read in whole rows (or `block`-column segments of them) instead of
+        /// short strided segments: per (chunk, block of columns) the statistics in one read
+        /// (`cols_stats`); per column their combination; per tile of rows the output, which
+        /// recomputes the exps.  x is read twice; memory streams as for a last-dim softmax
+        /// (docs/records/zen3-avx2/README.md, session 10).
+        case rows(block: Int)
+    }
 
-        var width: Int {
-            switch self { case .slabs(let w), .chunks(let w): return w }
+    /// Rows per chunk of a long column: 512, more for longer columns so that a column has at
+    /// most 64 chunks (the statistics stay ~1 % of the tensor).  A function of the shape only:
+    /// the combination order, and so every bit of the result, depends on nothing else.
+    static func columnChunk(_ D: Int) -> Int { max(512, ((D + 63) / 64 + 7) & ~7) }
+
+    /// Columns per tile of the rows strategy's first phase: 4 KiB row segments, long enough runs
+    /// for the memory system; 1 KiB with a prologue, whose packed tile is the worker's scratch.
+    static func rowsBlock(inner: Int, prologue: Bool) -> Int { min(inner, prologue ? 256 : 1024) }
+
+    /// A slice of at most this many elements (1 MiB) takes slabs whatever its D: it stays in
+    /// cache, where the rows strategy's second exp would cost more than the strided reads.
+    static let slabSliceElements = 1 << 18
+
+    static func stridedStrategy(outer: Int, D: Int, inner: Int, prologue: Bool, runtime: Runtime) -> StridedStrategy {
+        guard D <= columnChunk(D) || D * inner <= slabSliceElements else {
+            return .rows(block: rowsBlock(inner: inner, prologue: prologue))
         }
+        // a slab in half of L2, at least 16 columns; narrower where that gives every worker a slab
+        let fit = max(16, (runtime.cache.l2Bytes / 2 / max(D * 4, 1)) & ~15)
+        let perWorker = ((outer * inner + runtime.threads - 1) / runtime.threads + 15) & ~15
+        let small = runtime.runsInline(units: outer * D * inner, nsPerUnit: 0.5)
+        return .slabs(width: min(inner, fit, small || outer >= runtime.threads ? fit : max(64, perWorker)))
     }
 
-    /// A worker's scratch slab is at most this large: it must stay in the cache between
-    /// the slab's first and last pass.
-    static let slabScratchLimit = 2 << 20
-
-    static func stridedStrategy(outer: Int, D: Int, inner: Int, runtime: Runtime) -> StridedStrategy {
-        // Slabs of at least 64 columns: 256 contiguous bytes per row segment.  Measured on
-        // dim 0 of 4096x4096 (1 worker, time / last-dim time, packed slabs): 64 columns
-        // 1.3-1.5x, 128 columns 1.4-1.6x, 256 columns 1.7x (the chunks outgrow L2).
-        let w = min(inner, max(64, (runtime.tileBytes / max(D * 4, 1)) & ~15))
-        let slabs = outer * ((inner + w - 1) / w)
-        if D <= columnChunk || (D * w * 4 <= slabScratchLimit && slabs >= runtime.threads) { return .slabs(width: w) }
-        // chunk tiles are 512 rows whatever the width: wider row segments read memory in longer
-        // runs (65536x256 dim 0, 1 worker: 64 columns 2.7 ns/element, 256 columns 1.9)
-        return .chunks(width: min(inner, max(w, 256)))
-    }
-
-    /// The tile plan of a strided softmax: units are slabs, or chunks of slabs.
-    static func stridedPlan(outer: Int, D: Int, inner: Int, runtime: Runtime) -> (strategy: StridedStrategy, plan: TilePlan) {
-        let strategy = stridedStrategy(outer: outer, D: D, inner: inner, runtime: runtime)
-        let w = strategy.width
-        let slabs = outer * ((inner + w - 1) / w)
-        switch strategy {
-        case .slabs:
-            return (strategy, runtime.plan(units: slabs, bytesPerUnit: D * w * 4, nsPerUnit: Double(D * w) * 0.4, unitsPerTile: 1))
-        case .chunks:
-            let chunks = (D + columnChunk - 1) / columnChunk
-            return (strategy, runtime.plan(units: slabs * chunks, bytesPerUnit: columnChunk * w * 4,
-                                           nsPerUnit: Double(columnChunk * w) * 0.4, unitsPerTile: 1))
-        }
-    }
-
-    /// Rows per chunk along a non-last softmax dim.  A library constant: the combination
-    /// order, and so every bit of the result, depends on the shape only.
-    static let columnChunk = 512
-
-    /// Softmax along a non-last dim: [outer, D, inner] in slabs of `w` contiguous columns,
-    /// vectorised across the columns; no transpose.  Each column is reduced in chunks of
-    /// `columnChunk` rows (per-column max and sum of exps per chunk, softmax keeping the
-    /// exps), the chunks combined in order, then one pass writes the output.
+    /// Softmax along a non-last dim: [outer, D, inner], vectorised across the inner columns.
     static func softmaxColumns(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, D: Int, inner: Int,
                                log: Bool, prologue: [ElementwiseStep], runtime: Runtime, table: KernelTable) {
-        let (strategy, plan) = stridedPlan(outer: outer, D: D, inner: inner, runtime: runtime)
-        let w = strategy.width
-        let chunks = (D + columnChunk - 1) / columnChunk
-        let ntFlag: Int32 = streams(runtime, bytes: outer * D * inner * 4, plan: plan) ? 1 : 0
+        let strategy = stridedStrategy(outer: outer, D: D, inner: inner, prologue: !prologue.isEmpty, runtime: runtime)
         withUnsafePointer(to: prologue) { pro in
-            var job = ColumnsJob(table: table, x: x, y: y, outer: outer, D: D, inner: inner, w: w, log: log,
-                                 prologue: pro, ntFlag: ntFlag)
+            var job = ColumnsJob(table: table, x: x, y: y, outer: outer, D: D, inner: inner, log: log, prologue: pro)
             switch strategy {
-            case .slabs:
-                // scratch: the slab packed contiguously (then its exps, for softmax), maxima, sums, minima
-                let (eBytes, mBytes) = job.slabScratch
+            case .slabs(let w):
+                job.w = w
+                let plan = slabPlan(outer: outer, D: D, inner: inner, width: w, runtime)
+                job.ntFlag = streams(runtime, bytes: outer * D * inner * 4, plan: plan) ? 1 : 0
                 withUnsafePointer(to: &job) {
-                    runtime.run(plan, scratchBytes: eBytes + mBytes + chunks * w * 8 + w * 8, raw: ColumnsJob.slab, context: $0)
+                    runtime.run(plan, scratchBytes: $0.pointee.slabScratchBytes, raw: ColumnsJob.slab, context: $0)
                 }
-            case .chunks:
-                var layout = WorkspaceLayout()
-                let pmAt = layout.reserve(Float.self, outer * job.mRows * inner)
-                let psAt = layout.reserve(Double.self, outer * chunks * inner)
-                runtime.withWorkspace(bytes: layout.bytes) { ws in
-                    job.pm = (ws + pmAt).bindMemory(to: Float.self, capacity: outer * job.mRows * inner)
-                    job.ps = (ws + psAt).bindMemory(to: Double.self, capacity: outer * chunks * inner)
-                    withUnsafePointer(to: &job) { j in
-                        // pass 1: per chunk of rows, per column: max and sum of exp(x - max) over the
-                        // packed chunk; softmax copies the exps to the output, log_softmax with a
-                        // prologue its output
-                        let eBytes = (columnChunk * w * 4 + 63) & ~63 // doubles follow: aligned
-                        runtime.run(plan, scratchBytes: eBytes + w * 24, raw: ColumnsJob.chunkPartial, context: j)
-                        // the sums have `chunks` rows per outer, the maxima `mRows`: combine per outer
-                        let combine = runtime.plan(units: outer * inner, bytesPerUnit: chunks * 12, nsPerUnit: Double(chunks) * 20,
-                                                   unitsPerTile: max(64, inner / 4))
-                        runtime.run(combine, raw: ColumnsJob.combine, context: j)
-                        // pass 2: rescale the stored exps, or subtract the offset from the (prologue'd) input
-                        runtime.run(plan, raw: ColumnsJob.chunkFinish, context: j)
-                    }
-                }
+            case .rows(let block):
+                job.w = block
+                job.ntFlag = streams(runtime, bytes: outer * D * inner * 4, inline: false) ? 1 : 0
+                softmaxColumnsByRows(&job, runtime: runtime)
             }
         }
     }
 
-    /// Where a column chunk's partial reads from: x itself (packed by the kernel), or the
-    /// prologue's output written packed into `into` (the kernel then reads it in place).
-    static func packedSource(_ prologue: [ElementwiseStep], _ table: KernelTable, x: UnsafeMutablePointer<Float>, stride: Int,
-                             rows: Int, width: Int, into e: UnsafeMutablePointer<Float>) -> (UnsafePointer<Float>, Int) {
-        if prologue.isEmpty { return (UnsafePointer(x), stride) }
-        for d in 0..<rows { applySteps(prologue, table, x: x + d * stride, y: e + d * width, count: width) }
-        return (UnsafePointer(e), width)
+    static func slabPlan(outer: Int, D: Int, inner: Int, width w: Int, _ runtime: Runtime) -> TilePlan {
+        runtime.plan(units: outer * ((inner + w - 1) / w), bytesPerUnit: D * w * 4, nsPerUnit: Double(D * w) * 0.5,
+                     unitsPerTile: 1)
     }
 
+    /// The rows strategy's plans for `outers` outer indices.
+    static func rowsPlans(D: Int, inner: Int, block: Int, outers: Int, _ runtime: Runtime)
+        -> (stats: TilePlan, combine: TilePlan, output: TilePlan) {
+        let chunk = columnChunk(D), chunks = (D + chunk - 1) / chunk
+        let blocks = (inner + block - 1) / block
+        let stats = runtime.plan(units: outers * chunks * blocks, bytesPerUnit: chunk * block * 4,
+                                 nsPerUnit: Double(chunk * block) * 0.6, unitsPerTile: 1)
+        let combine = runtime.plan(units: outers * inner, bytesPerUnit: chunks * 16, nsPerUnit: Double(chunks) * 15,
+                                   unitsPerTile: max(64, inner / 4))
+        let output = runtime.plan(units: outers * D, bytesPerUnit: inner * 4, nsPerUnit: Double(inner) * 0.4)
+        return (stats, combine, output)
+    }
 
-    static func describeColumns(_ name: String, dim d: Int, outer: Int, D: Int, inner: Int, runtime: Runtime) -> String {
-        let (strategy, plan) = stridedPlan(outer: outer, D: D, inner: inner, runtime: runtime)
-        let w = strategy.width
-        let reduce = "per-column (max, sum) per chunk of \(columnChunk) rows, combined in chunk order"
-        let how: String
-        switch strategy {
-        case .slabs: how = "one slab per tile: \(reduce), exps kept in a per-worker scratch slab, one output pass"
-        case .chunks: how = "chunks of slabs across workers: \(reduce), exps stored in the output, then a rescaling pass"
+    /// The rows strategy: groups of outer indices whose statistics fit half the kept workspace,
+    /// each through the three phases.
+    static func softmaxColumnsByRows(_ job: inout ColumnsJob, runtime: Runtime) {
+        let (outer, inner, chunks) = (job.outer, job.inner, job.chunks)
+        let perOuter = chunks * inner * 20 + inner * 12
+        let group = max(1, min(outer, runtime.workspaceKeptBytes / 2 / max(perOuter, 1)))
+        var layout = WorkspaceLayout()
+        let rAt = layout.reserve(Float.self, group * chunks * inner)
+        let mxAt = layout.reserve(Float.self, group * chunks * inner)
+        let mnAt = layout.reserve(Float.self, group * chunks * inner)
+        let sAt = layout.reserve(Double.self, group * chunks * inner)
+        let cAt = layout.reserve(Float.self, group * 3 * inner)
+        runtime.withWorkspace(bytes: layout.bytes) { ws in
+            job.r = (ws + rAt).assumingMemoryBound(to: Float.self)
+            job.mx = (ws + mxAt).assumingMemoryBound(to: Float.self)
+            job.mn = (ws + mnAt).assumingMemoryBound(to: Float.self)
+            job.s = (ws + sAt).assumingMemoryBound(to: Double.self)
+            job.consts = (ws + cAt).assumingMemoryBound(to: Float.self)
+            var o0 = 0
+            while o0 < outer {
+                job.o0 = o0
+                job.g = min(group, outer - o0)
+                let (stats, combine, output) = rowsPlans(D: job.D, inner: inner, block: job.w, outers: job.g, runtime)
+                let scratch = job.prologue.pointee.isEmpty ? 0 : job.chunk * job.w * 4
+                withUnsafePointer(to: &job) { j in
+                    runtime.run(stats, scratchBytes: scratch, raw: ColumnsJob.rowsStats, context: j)
+                    runtime.run(combine, raw: ColumnsJob.rowsCombine, context: j)
+                    runtime.run(output, raw: ColumnsJob.rowsOutput, context: j)
+                }
+                o0 += group
+            }
         }
-        return "\(name) along dim \(d): \(outer) x [\(D) rows x \(inner) columns], slabs of \(w) columns, vectorised across columns, \(how)\n" + plan.description
+    }
+
+    static func describeColumns(_ name: String, dim d: Int, outer: Int, D: Int, inner: Int, log: Bool, prologue: Bool,
+                                runtime: Runtime) -> String {
+        let head = "\(name) along dim \(d): \(outer) x [\(D) rows x \(inner) columns], vectorised across columns"
+        switch stridedStrategy(outer: outer, D: D, inner: inner, prologue: prologue, runtime: runtime) {
+        case .slabs(let w):
+            return head + "; one slab of \(w) columns per tile: per column the max, the exps (kept in the worker's "
+                + "scratch) and their sum, then the output\n" + slabPlan(outer: outer, D: D, inner: inner, width: w, runtime).description
+        case .rows(let block):
+            let plans = rowsPlans(D: D, inner: inner, block: block, outers: outer, runtime)
+            return head + "; by rows: phase 1 per chunk of \(columnChunk(D)) rows x \(block) columns the statistics "
+                + "(max, min, sum of exps) in one read, phase 2 per column their combination in chunk order, phase 3 per tile "
+                + "of whole rows the output (\(log ? "x - offset" : "the exps recomputed"))\nphase 1: "
+                + plans.stats.description + "phase 3: " + plans.output.description
+        }
     }
 }
 
-/// A softmax along a non-last dim as raw tile bodies' context: [outer, D, inner] in slabs of `w`
-/// contiguous columns (see `Engine.softmaxColumns`).
+/// A softmax along a non-last dim as raw tile bodies' context (see `Engine.softmaxColumns`).
 struct ColumnsJob {
     var table: KernelTable
     var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
-    var outer: Int, D: Int, inner: Int, w: Int
+    var outer: Int, D: Int, inner: Int
     var log: Bool
     var prologue: UnsafePointer<[ElementwiseStep]>
-    var ntFlag: Int32
-    /// The chunks strategy's per-chunk maxima (`mRows` rows of `inner` per outer) and sums
-    /// (`chunks` rows per outer).
-    var pm: UnsafeMutablePointer<Float>? = nil, ps: UnsafeMutablePointer<Double>? = nil
+    var ntFlag: Int32 = 0
+    /// Slab width (slabs) or columns per phase-1 tile (rows).
+    var w = 0
+    /// The rows strategy's group of outer indices [o0, o0 + g) and its workspace: per (outer,
+    /// chunk, column) the statistics, per (outer, column) three constants (combineColumnStats).
+    var o0 = 0, g = 0
+    var r: UnsafeMutablePointer<Float>? = nil, mx: UnsafeMutablePointer<Float>? = nil, mn: UnsafeMutablePointer<Float>? = nil
+    var s: UnsafeMutablePointer<Double>? = nil, consts: UnsafeMutablePointer<Float>? = nil
 
-    var chunks: Int { (D + Engine.columnChunk - 1) / Engine.columnChunk }
-    /// log_softmax's offset takes two rows of maxima.
-    var mRows: Int { max(chunks, 2) }
-    var perOuter: Int { (inner + w - 1) / w }
-    /// A slab tile's scratch: the packed slab (or its exps) and the maxima; the sums follow.
-    var slabScratch: (eBytes: Int, mBytes: Int) {
-        ((D * w * 4 + 63) & ~63, // the sums after it are doubles: 8-byte (here 64-byte) aligned (UBSan)
-         (mRows * w * 4 + 7) & ~7)
+    init(table: KernelTable, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, D: Int, inner: Int, log: Bool,
+         prologue: UnsafePointer<[ElementwiseStep]>) {
+        (self.table, self.x, self.y, self.outer, self.D, self.inner, self.log, self.prologue) =
+            (table, x, y, outer, D, inner, log, prologue)
     }
+
+    var chunk: Int { Engine.columnChunk(D) }
+    var chunks: Int { (D + chunk - 1) / chunk }
+    var hasPrologue: Bool { !prologue.pointee.isEmpty }
+
+    /// Starts statistics: reference and max -inf, min +inf, sum 0.
+    static func reset(_ mx: UnsafeMutablePointer<Float>, _ mn: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Double>,
+                      _ r: UnsafeMutablePointer<Float>?, _ n: Int) {
+        mx.update(repeating: -.infinity, count: n)
+        mn.update(repeating: .infinity, count: n)
+        s.update(repeating: 0, count: n)
+        r?.update(repeating: -.infinity, count: n)
+    }
+
+    /// `rows` rows of `ww` columns at `src` (rows `ss` apart) with the prologue applied, packed
+    /// into `into` (rows `ww` apart); without a prologue, `src` itself.
+    func source(_ src: UnsafePointer<Float>, _ ss: Int, rows: Int, _ ww: Int,
+                into: UnsafeMutablePointer<Float>?) -> (UnsafePointer<Float>, Int) {
+        guard hasPrologue, let into else { return (src, ss) }
+        for d in 0..<rows { Engine.applySteps(prologue.pointee, table, x: src + d * ss, y: into + d * ww, count: ww) }
+        return (UnsafePointer(into), ww)
+    }
+
+    // MARK: slabs
+
+    /// A slab tile's scratch: the slab (the prologue's output, then the exps), and per column
+    /// max, min, sum and the three constants.
+    var slabScratchBytes: Int { D * w * 4 + w * 8 + w * 20 + 5 * 64 }
 
     static let slab: RawTileBody = { context, first, count, scratch in
         let job = context!.assumingMemoryBound(to: ColumnsJob.self)
         for t in first..<first + count { job.pointee.slab(t, scratch!) }
     }
-    static let chunkPartial: RawTileBody = { context, first, count, scratch in
-        let job = context!.assumingMemoryBound(to: ColumnsJob.self)
-        for t in first..<first + count { job.pointee.chunkPartial(t, scratch!) }
-    }
-    static let combine: RawTileBody = { context, first, count, _ in
-        context!.assumingMemoryBound(to: ColumnsJob.self).pointee.combine(first..<first + count)
-    }
-    static let chunkFinish: RawTileBody = { context, first, count, _ in
-        let job = context!.assumingMemoryBound(to: ColumnsJob.self)
-        for t in first..<first + count { job.pointee.chunkFinish(t) }
-    }
 
-    /// One slab (all D rows of `w` columns): partials per chunk, combined, one output pass.
+    /// One slab (all D rows of `w` columns): the max, the exps from it (kept in the scratch
+    /// slab) and their sum, then the output.
     func slab(_ tile: Int, _ scratch: UnsafeMutableRawPointer) {
         let k = table.kernels
-        let chunks = self.chunks, columnChunk = Engine.columnChunk
+        let perOuter = (inner + w - 1) / w
         let (o, sl) = tile.quotientAndRemainder(dividingBy: perOuter)
         let j0 = sl * w, ww = min(w, inner - j0)
         let base = o * D * inner + j0
-        let (eBytes, mBytes) = slabScratch
-        let e = scratch.assumingMemoryBound(to: Float.self)
-        let pm = (scratch + eBytes).assumingMemoryBound(to: Float.self)
-        let ps = (scratch + eBytes + mBytes).assumingMemoryBound(to: Double.self)
-        let mn = (scratch + eBytes + mBytes + chunks * w * 8).assumingMemoryBound(to: Float.self)
-        let (src, srcStride) = Engine.packedSource(prologue.pointee, table, x: UnsafeMutablePointer(mutating: x + base),
-                                                   stride: inner, rows: D, width: ww, into: e)
-        k.cols_partial(src, srcStride, e, D, columnChunk, ww, log ? 0 : 1, pm, ps, log ? nil : mn)
-        SoftmaxMath.combineColumns(m: pm, s: ps, chunks: chunks, stride: ww, columns: 0..<ww, log: log)
-        for c in 0..<chunks {
-            let r0 = c * columnChunk, rows = min(columnChunk, D - r0)
-            // softmax: the chunk's exps times its factor; log_softmax: packed x minus the offset
-            k.cols_finish(e + r0 * ww, ww, y + base + r0 * inner, inner, rows, ww, log ? 1 : 0,
-                          log ? pm : pm + c * ww, log ? pm + ww : nil, ntFlag)
+        var layout = WorkspaceLayout()
+        let eAt = layout.reserve(Float.self, D * ww)
+        let mxAt = layout.reserve(Float.self, ww), mnAt = layout.reserve(Float.self, ww)
+        let sAt = layout.reserve(Double.self, ww), cAt = layout.reserve(Float.self, 3 * ww)
+        let e = (scratch + eAt).assumingMemoryBound(to: Float.self)
+        let mx = (scratch + mxAt).assumingMemoryBound(to: Float.self), mn = (scratch + mnAt).assumingMemoryBound(to: Float.self)
+        let s = (scratch + sAt).assumingMemoryBound(to: Double.self), c = (scratch + cAt).assumingMemoryBound(to: Float.self)
+        let (src, ss) = source(x + base, inner, rows: D, ww, into: e)
+        ColumnsJob.reset(mx, mn, s, nil, ww)
+        k.cols_max(src, ss, D, ww, mx, mn)
+        // softmax keeps the exps (over the packed prologue output, if any); log_softmax the sums
+        k.cols_exp_sum(src, ss, D, ww, mx, mn, log ? nil : e, ww, s, log ? 0 : 1)
+        SoftmaxMath.combineColumnStats(r: mx, s: s, mx: mx, mn: mn, chunks: 1, stride: ww, columns: 0..<ww, log: log, out: c)
+        if log {
+            k.cols_finish(src, ss, y + base, inner, D, ww, 1, c, c + ww, ntFlag)
+        } else {
+            k.cols_finish(e, ww, y + base, inner, D, ww, 0, c + ww, nil, ntFlag)
         }
     }
 
-    /// Tile t of the chunks strategy: (outer, slab, chunk), chunks varying fastest -- workers
-    /// taking neighbouring tiles read different rows, not neighbouring 256-byte segments of
-    /// the same rows.
-    func chunkTile(_ t: Int) -> (o: Int, c: Int, j0: Int, ww: Int, rows: Int, base: Int) {
-        let (os, c) = t.quotientAndRemainder(dividingBy: chunks)
-        let (o, sl) = os.quotientAndRemainder(dividingBy: perOuter)
-        let j0 = sl * w, ww = min(w, inner - j0), r0 = c * Engine.columnChunk, rows = min(Engine.columnChunk, D - r0)
-        return (o, c, j0, ww, rows, o * D * inner + r0 * inner + j0)
+    // MARK: rows
+
+    static let rowsStats: RawTileBody = { context, first, count, scratch in
+        let job = context!.assumingMemoryBound(to: ColumnsJob.self)
+        for t in first..<first + count { job.pointee.rowsStats(t, scratch) }
+    }
+    static let rowsCombine: RawTileBody = { context, first, count, _ in
+        context!.assumingMemoryBound(to: ColumnsJob.self).pointee.rowsCombine(first..<first + count)
+    }
+    static let rowsOutput: RawTileBody = { context, first, count, _ in
+        context!.assumingMemoryBound(to: ColumnsJob.self).pointee.rowsOutput(first..<first + count)
     }
 
-    /// Pass 1 of a chunk: per-column max and sum of exps; softmax copies the exps to the
-    /// output, log_softmax with a prologue its output.
-    func chunkPartial(_ t: Int, _ scratch: UnsafeMutableRawPointer) {
-        let k = table.kernels
-        let (o, c, j0, ww, rows, base) = chunkTile(t)
-        let eBytes = (Engine.columnChunk * w * 4 + 63) & ~63
-        let e = scratch.assumingMemoryBound(to: Float.self)
-        let sums = (scratch + eBytes).assumingMemoryBound(to: Double.self)
-        let mx = (scratch + eBytes + w * 8).assumingMemoryBound(to: Float.self)
-        let ones = (scratch + eBytes + w * 12).assumingMemoryBound(to: Float.self)
-        let mn = (scratch + eBytes + w * 16).assumingMemoryBound(to: Float.self)
-        ones.update(repeating: 1, count: ww)
-        let prologue = self.prologue.pointee
-        let (src, srcStride) = Engine.packedSource(prologue, table, x: UnsafeMutablePointer(mutating: x + base), stride: inner,
-                                                   rows: rows, width: ww, into: e)
-        // per-column partials: maxima in rows of `inner` (mRows per outer), sums likewise
-        k.cols_partial(src, srcStride, e, rows, Engine.columnChunk, ww, log ? 0 : 1, mx, sums, log ? nil : mn)
-        (pm! + (o * mRows + c) * inner + j0).update(from: mx, count: ww)
-        (ps! + (o * chunks + c) * inner + j0).update(from: sums, count: ww)
-        if !log || !prologue.isEmpty {
-            k.cols_finish(e, ww, y + base, inner, rows, ww, 0, ones, nil, ntFlag) // x * 1: an exact copy
-        }
+    /// Phase 1, tile t of the group: (outer, chunk, block of columns), blocks varying fastest.
+    func rowsStats(_ t: Int, _ scratch: UnsafeMutableRawPointer?) {
+        let blocks = (inner + w - 1) / w
+        let (oc, b) = t.quotientAndRemainder(dividingBy: blocks)
+        let (og, c) = oc.quotientAndRemainder(dividingBy: chunks)
+        let j0 = b * w, ww = min(w, inner - j0), r0 = c * chunk, rows = min(chunk, D - r0)
+        let at = (og * chunks + c) * inner + j0
+        let (r, mx, mn, s) = (self.r! + at, self.mx! + at, self.mn! + at, self.s! + at)
+        ColumnsJob.reset(mx, mn, s, r, ww)
+        let (src, ss) = source(x + ((o0 + og) * D + r0) * inner + j0, inner, rows: rows, ww,
+                               into: scratch?.assumingMemoryBound(to: Float.self))
+        table.kernels.cols_stats(src, ss, rows, ww, r, mx, mn, s, log ? 0 : 1)
     }
 
-    /// Combines the chunks of columns (outer * inner + column) in `range`, in chunk order.
-    func combine(_ range: Range<Int>) {
+    /// Phase 2: columns (og * inner + j) in `range` of the group.
+    func rowsCombine(_ range: Range<Int>) {
         var u = range.lowerBound
         while u < range.upperBound {
-            let (o, j) = u.quotientAndRemainder(dividingBy: inner)
+            let (og, j) = u.quotientAndRemainder(dividingBy: inner)
             let n = min(range.upperBound - u, inner - j)
-            SoftmaxMath.combineColumns(m: pm! + o * mRows * inner, s: ps! + o * chunks * inner, chunks: chunks, stride: inner,
-                                       columns: j..<j + n, log: log)
+            let at = og * chunks * inner
+            SoftmaxMath.combineColumnStats(r: r! + at, s: s! + at, mx: mx! + at, mn: mn! + at, chunks: chunks, stride: inner,
+                                           columns: j..<j + n, log: log, out: consts! + og * 3 * inner)
             u += n
         }
     }
 
-    /// Pass 2 of a chunk: rescale the stored exps, or subtract the offset from the (prologue'd) input.
-    func chunkFinish(_ t: Int) {
+    /// Phase 3: rows (og * D + d) in `range` of the group, whole rows of `inner` columns; with a
+    /// prologue row by row (the prologue into y, then the output in place).
+    func rowsOutput(_ range: Range<Int>) {
         let k = table.kernels
-        let (o, c, j0, ww, rows, base) = chunkTile(t)
-        if log {
-            let readsY = !prologue.pointee.isEmpty
-            k.cols_finish(readsY ? UnsafePointer(y + base) : x + base, inner, y + base, inner, rows, ww, 1,
-                          pm! + o * mRows * inner + j0, pm! + (o * mRows + 1) * inner + j0, ntFlag)
-        } else {
-            k.cols_finish(UnsafePointer(y + base), inner, y + base, inner, rows, ww, 0, pm! + (o * mRows + c) * inner + j0, nil, ntFlag)
+        var u = range.lowerBound
+        while u < range.upperBound {
+            let (og, d) = u.quotientAndRemainder(dividingBy: D)
+            let n = min(range.upperBound - u, D - d)
+            let at = ((o0 + og) * D + d) * inner
+            let c = UnsafePointer(consts! + og * 3 * inner)
+            for i in 0..<(hasPrologue ? n : 1) {
+                let row = at + i * inner, rows = hasPrologue ? 1 : n
+                let (src, ss) = source(x + row, inner, rows: 1, inner, into: hasPrologue ? y + row : nil)
+                if log {
+                    k.cols_finish(src, ss, y + row, inner, rows, inner, 1, c, c + inner, ntFlag)
+                } else {
+                    k.cols_softmax_out(src, ss, y + row, inner, rows, inner, c, c + 2 * inner, c + inner, ntFlag)
+                }
+            }
+            u += n
         }
     }
 }

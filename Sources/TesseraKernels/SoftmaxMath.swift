@@ -47,6 +47,39 @@ package enum SoftmaxMath {
         }
     }
 
+    /// Combines the column statistics of `chunks` chunks in chunk order: chunk c of column j
+    /// (at `c * stride + j`) has a reference r, the sum s of exp(x - shift) (shift = r, 0 where
+    /// it is -inf), its max mx and min mn (`cols_stats`; `cols_exp_sum` with r = mx).  Writes
+    /// column j's constants at `out[j]`, `out[stride + j]`, `out[2 * stride + j]`: softmax: the
+    /// shift of the output's exps (the max M, 0 where it is -inf), the factor 1 / S and the min
+    /// (the output's near test); log_softmax: the offset M + log S as hi and lo floats.  A
+    /// column of only -inf (or with NaN or +inf) gets S = NaN, as PyTorch.
+    package static func combineColumnStats(r: UnsafePointer<Float>, s: UnsafePointer<Double>, mx: UnsafePointer<Float>,
+                                           mn: UnsafePointer<Float>, chunks: Int, stride: Int, columns: Range<Int>,
+                                           log: Bool, out: UnsafeMutablePointer<Float>) {
+        for j in columns {
+            var M = -Double.infinity, L = Double.infinity
+            for c in 0..<chunks {
+                M = max(M, Double(mx[c * stride + j]))
+                L = min(L, Double(mn[c * stride + j]))
+            }
+            var S = 0.0
+            for c in 0..<chunks {
+                let rc = Double(r[c * stride + j])
+                // a chunk whose shift is 0 for a -inf reference holds only -inf (sum 0) and NaN
+                S += rc == -.infinity || rc == M ? s[c * stride + j] : s[c * stride + j] * Foundation.exp(rc - M)
+            }
+            if M == -.infinity { S = .nan }
+            if log {
+                (out[j], out[stride + j]) = offset(M, Foundation.log(S))
+            } else {
+                out[j] = M == -.infinity ? 0 : Float(M)
+                out[stride + j] = Float(1 / S)
+                out[2 * stride + j] = Float(L)
+            }
+        }
+    }
+
     /// A double as the float nearest it plus the float nearest the rest.
     package static func split(_ c: Double) -> (Float, Float) {
         let hi = Float(c)

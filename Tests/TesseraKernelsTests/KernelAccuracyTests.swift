@@ -324,6 +324,68 @@ enum KernelChecks {
         }
     }
 
+    /// The column kernels of a softmax along a non-last dim, on columns of every kind: random,
+    /// wide (+-100), with NaN, +-inf, all -inf, all NaN, and a max that rises late (by 15.9, 16.1,
+    /// 40 and 1000 after the reference is set, and a ramp of +20 per 8 rows).  37 rows (a short
+    /// last block), 21 columns (a tail vector on every ISA), rows 24 apart.
+    static func columnKernels(_ t: KernelTable) {
+        let rows = 37, w = 21, xs = 24
+        var x = EdgeValues.random(count: rows * xs, seed: 41)
+        let late: [Float] = [15.9, 16.1, 40, 1000]
+        for d in 0..<rows {
+            x[d * xs + 3] = d == 20 ? .nan : Float(d % 4)                      // one NaN
+            x[d * xs + 4] = d == 5 ? .infinity : Float(d % 3)
+            x[d * xs + 5] = -.infinity
+            x[d * xs + 6] = d < 16 ? -.infinity : Float(d) * 0.1                // -inf, then values
+            x[d * xs + 7] = .nan
+            for (i, jump) in late.enumerated() { x[d * xs + 8 + i] = d == 27 ? jump : Float(d % 5) * 0.01 }
+            x[d * xs + 12] = Float(d / 8) * 20                                  // a raise every block
+            x[d * xs + 13] = Float(d) * 0.75                                    // a ramp within 16, then past it
+        }
+        let col = { (j: Int) in (0..<rows).map { x[$0 * xs + j] } }
+        let k = t.kernels
+        x.withUnsafeBufferPointer { xb in
+            let xp = xb.baseAddress!
+            var mx = [Float](repeating: -.infinity, count: w), mn = [Float](repeating: .infinity, count: w)
+            k.cols_max(xp, xs, rows, w, &mx, &mn)
+            var sums = [Double](repeating: 0, count: w), e = [Float](repeating: .nan, count: rows * w)
+            k.cols_exp_sum(xp, xs, rows, w, mx, mn, &e, w, &sums, 1)
+            // statistics in one read, whole and in two calls (rows 0..<16, 16..<37): same bits
+            var r = [Float](repeating: -.infinity, count: w), m2 = [Float](repeating: -.infinity, count: w)
+            var n2 = [Float](repeating: .infinity, count: w), s2 = [Double](repeating: 0, count: w)
+            k.cols_stats(xp, xs, rows, w, &r, &m2, &n2, &s2, 1)
+            var rp = [Float](repeating: -.infinity, count: w), mp = [Float](repeating: -.infinity, count: w)
+            var np = [Float](repeating: .infinity, count: w), sp = [Double](repeating: 0, count: w)
+            k.cols_stats(xp, xs, 16, w, &rp, &mp, &np, &sp, 1)
+            k.cols_stats(xp + 16 * xs, xs, rows - 16, w, &rp, &mp, &np, &sp, 1)
+            #expect(rp.map(\.bitPattern) == r.map(\.bitPattern) && sp.map(\.bitPattern) == s2.map(\.bitPattern), "\(t.isa)")
+            // the output recomputing the exps has the stored exps' bits
+            var ones = [Float](repeating: 1, count: w), again = [Float](repeating: .nan, count: rows * w)
+            var shift = mx.map { $0 == -.infinity ? 0 : $0 }
+            k.cols_softmax_out(xp, xs, &again, w, rows, w, &shift, mn, &ones, 0)
+            #expect(zip(again, e).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(t.isa)")
+            for j in 0..<w {
+                let c = col(j).map(Double.init), finite = c.filter { !$0.isNaN }
+                let M = finite.max() ?? -.infinity
+                #expect(mx[j] == Float(M) && m2[j] == mx[j], "\(t.isa) column \(j) max")
+                #expect(mn[j] == Float(finite.min() ?? .infinity) && n2[j] == mn[j], "\(t.isa) column \(j) min")
+                let sh = M == -.infinity ? 0 : M
+                let want = c.reduce(0.0) { $0 + Foundation.exp($1 - sh) }
+                let lazy = r[j] == -.infinity ? s2[j] : s2[j] * Foundation.exp(Double(r[j]) - sh)
+                if want.isNaN {
+                    #expect(sums[j].isNaN && lazy.isNaN, "\(t.isa) column \(j)")
+                    continue
+                }
+                #expect(abs(sums[j] - want) <= 1e-6 * want, "\(t.isa) column \(j): \(sums[j]) vs \(want)")
+                #expect(abs(lazy - want) <= 1e-6 * want, "\(t.isa) column \(j) one read: \(lazy) vs \(want)")
+                for d in 0..<rows {
+                    let ref = Foundation.exp(c[d] - sh), got = Double(e[d * w + j])
+                    #expect(ref < 1.2e-38 ? got < 1.2e-38 : abs(got - ref) <= 1e-6 * ref, "\(t.isa) column \(j) row \(d)")
+                }
+            }
+        }
+    }
+
     static func expSumPeekIsExpSumPlusTheNextRowsMax(_ t: KernelTable) {
         for n in EdgeValues.sizes {
             let xs = EdgeValues.random(count: n, seed: UInt64(n) + 11).map { $0.isNaN ? 0 : $0 }
@@ -373,6 +435,7 @@ func table(_ isa: ISA) -> KernelTable { KernelTable(isa: isa)! }
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.scalar)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.scalar)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.scalar)) }
+    @Test func columns() { KernelChecks.columnKernels(table(.scalar)) }
     @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.scalar)) }
     @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.scalar)) }
     @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.scalar)) }
@@ -389,6 +452,7 @@ struct SSE2KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.sse2)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.sse2)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.sse2)) }
+    @Test func columns() { KernelChecks.columnKernels(table(.sse2)) }
     @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.sse2)) }
     @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.sse2)) }
     @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.sse2)) }
@@ -405,6 +469,7 @@ struct AVX2KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.avx2)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.avx2)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.avx2)) }
+    @Test func columns() { KernelChecks.columnKernels(table(.avx2)) }
     @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.avx2)) }
     @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.avx2)) }
     @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.avx2)) }
@@ -421,6 +486,7 @@ struct AVX512KernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.avx512)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.avx512)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.avx512)) }
+    @Test func columns() { KernelChecks.columnKernels(table(.avx512)) }
     @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.avx512)) }
     @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.avx512)) }
     @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.avx512)) }
@@ -437,6 +503,7 @@ struct NEONKernelTests {
     @Test func specialCases() { KernelChecks.pytorchSpecialCases(table(.neon)) }
     @Test func columnFinish() { KernelChecks.columnFinishStreamsWholeLinesAtAnyOffset(table(.neon)) }
     @Test func expSumPeek() { KernelChecks.expSumPeekIsExpSumPlusTheNextRowsMax(table(.neon)) }
+    @Test func columns() { KernelChecks.columnKernels(table(.neon)) }
     @Test(arguments: Reference.allSteps) func backward(_ s: ElementwiseStep) { KernelChecks.backwardAccuracy(s, table(.neon)) }
     @Test(arguments: Reference.allSteps) func backwardSweeps(_ s: ElementwiseStep) { KernelChecks.backwardSweeps(s, table(.neon)) }
     @Test(arguments: Reference.allSteps) func backwardChainPositions(_ s: ElementwiseStep) { KernelChecks.backwardAtEveryPositionOfAChain(s, table(.neon)) }

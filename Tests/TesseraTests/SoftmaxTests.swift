@@ -148,7 +148,7 @@ struct SoftmaxTests {
     }
 
     @Test func columnsNearTheirMaxStayWithinTheBound() throws {
-        // dim 0: a vector of columns whose chunk lies within 16 of its maxima rounds x - max
+        // dim 0: a vector of columns whose values lie within 16 of its shift rounds x - shift
         // once, as a near row does; 16 near columns (whole vectors on every ISA), then 8 that
         // mix near and far ones (one vector on AVX2, the tail on AVX-512)
         let m: Float = 0.3712468, D = 1200 // three chunks of 512 rows, the last one short
@@ -186,14 +186,19 @@ struct SoftmaxTests {
                 x[d * kinds.count + j] = d == 700 ? (kind == 5 ? mHalf : m) : v // the max in the second chunk
             }
         }
-        let t = try Tensor(shape: [D, kinds.count], scalars: x)
-        for runtime in [rt, try Runtime(threads: 1, executor: .serial)] { // chunks, then slabs
-            let worst = try checkSoftmax(t, dim: 0, runtime: runtime)
-            #expect(worst <= 1.1e-6, "worst \(worst)")
-            try checkSoftmax(t, dim: 0, log: true, runtime: runtime)
+        // 24 columns: one slab; the same ten times over (240 columns, 288,000 elements): by rows
+        let narrow = try Tensor(shape: [D, kinds.count], scalars: x)
+        let wide = try Tensor(shape: [D, kinds.count * 10], scalars: (0..<D).flatMap { d in
+            (0..<10).flatMap { _ in x[(d * kinds.count)..<((d + 1) * kinds.count)] }
+        })
+        for (t, strategy) in [(narrow, "one slab of"), (wide, "by rows")] {
+            #expect(try Pipeline { Softmax(dim: 0) }.schedule(shape: t.shape, runtime: rt).contains(strategy))
+            let worst = try checkSoftmax(t, dim: 0, runtime: rt)
+            #expect(worst <= 1.1e-6, "worst \(worst) \(strategy)")
+            try checkSoftmax(t, dim: 0, log: true, runtime: rt)
+            let a = try Softmax(dim: 0).forward(t, runtime: rt), b = try Softmax(dim: 0).forward(t, runtime: try Runtime(threads: 1, executor: .serial))
+            #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern))
         }
-        let a = try Softmax(dim: 0).forward(t, runtime: rt), b = try Softmax(dim: 0).forward(t, runtime: try Runtime(threads: 1, executor: .serial))
-        #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern))
     }
 
     @Test func extremeRowsFoundByTheSoakRun() throws {
@@ -317,28 +322,66 @@ struct SoftmaxTests {
         }
     }
 
-    @Test func stridedSlabAndChunkStrategiesGiveTheSameBits() throws {
-        // one worker reduces whole slabs (exps in a packed scratch slab); 32 workers on 2 slabs
-        // split them in chunks of rows across workers (exps through the output): same bits,
-        // with and without a fused prologue, for softmax and log_softmax
-        let cases: [([Int], Int)] = [([1100, 70], 0), ([2, 1300, 67], 1)]
-        for (shape, dim) in cases {
+    @Test func stridedStrategiesGiveTheSameBitsForAnyWorkersAndTiles() throws {
+        // along a non-last dim: slabs (columns of at most 512 rows, or a cache-sized slice) and
+        // by rows (longer columns: statistics in one read, then the output) -- each the same
+        // bits for 1 to 32 workers and any tile size, with and without a fused prologue, for
+        // softmax and log_softmax, in place too
+        let cases: [([Int], Int, String)] = [([1100, 70], 0, "one slab of"), ([2, 1300, 67], 1, "one slab of"),
+                                             ([300, 900], 0, "one slab of"), ([1100, 300], 0, "by rows"),
+                                             ([2, 1300, 211], 1, "by rows")]
+        for (shape, dim, strategy) in cases {
             let x = try Tensor(randomNormal: shape, standardDeviation: 3, seed: 12)
-            let one = parallelRuntime(threads: 1), many = parallelRuntime(threads: 32)
-            #expect(try Pipeline { Softmax(dim: dim) }.schedule(shape: shape, runtime: one).contains("one slab per tile"))
-            #expect(try Pipeline { Softmax(dim: dim) }.schedule(shape: shape, runtime: many).contains("chunks of slabs"))
+            let one = try Runtime(threads: 1, executor: .serial)
+            #expect(try Pipeline { Softmax(dim: dim) }.schedule(shape: shape, runtime: one).contains(strategy), "\(shape)")
             for log in [false, true] {
                 let layer: any Layer = log ? LogSoftmax(dim: dim) : Softmax(dim: dim)
                 let plain = try layer.forward(x, runtime: one)
-                #expect(try layer.forward(x, runtime: many) == plain, "\(shape) log=\(log)")
-                try checkSoftmax(x, dim: dim, log: log, runtime: many)
+                for (t, tile) in [(2, 4096), (3, 65536), (32, 16384)] {
+                    #expect(try layer.forward(x, runtime: parallelRuntime(threads: t, tileBytes: tile)) == plain, "\(shape) log=\(log) t=\(t)")
+                }
+                try checkSoftmax(x, dim: dim, log: log, runtime: parallelRuntime(threads: 32))
+                var inPlace = x
+                try layer.forwardInPlace(&inPlace, runtime: parallelRuntime(threads: 2))
+                #expect(inPlace == plain, "in place \(shape) log=\(log)")
                 let fused = log ? Pipeline { Affine(scale: 0.5, bias: 1); LogSoftmax(dim: dim) }
                     : Pipeline { Affine(scale: 0.5, bias: 1); Softmax(dim: dim) }
-                let a = try fused.run(x, runtime: one).output, b = try fused.run(x, runtime: many).output
+                let a = try fused.run(x, runtime: one).output, b = try fused.run(x, runtime: parallelRuntime(threads: 32)).output
                 #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern), "fused \(shape) log=\(log)")
                 #expect(a == (try fused.run(x, runtime: one, fused: false).output))
             }
         }
+    }
+
+    @Test func longColumnsWhoseMaxRisesLate() throws {
+        // by rows, a column's reference rises only when its max passes it by more than 16: columns
+        // whose max comes late by 15.9, 16.1, 40 or 1000 (after many rows near the first one), a
+        // ramp of +0.05 per row (a rise every ~320 rows), +20 per 8 rows (a rise every block), and
+        // alternating blocks of 0 and 17: the sums stay within softmax's bound
+        let D = 1300, kinds = 7, inner = 224 // 291,200 elements: the rows strategy
+        var x = [Float](repeating: 0, count: D * inner)
+        var state: UInt64 = 5
+        func unit() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) * 0x1p-24
+        }
+        for j in 0..<inner {
+            for d in 0..<D {
+                let v: Float
+                switch j % kinds {
+                case 0, 1, 2, 3: v = d == 700 + j % 9 ? [15.9, 16.1, 40, 1000][j % kinds] : unit()
+                case 4: v = Float(d) * 0.05
+                case 5: v = Float(d / 8) * 20 - 10_000
+                default: v = (d / 8) % 2 == 0 ? 0 : 17 + unit()
+                }
+                x[d * inner + j] = v
+            }
+        }
+        let t = try Tensor(shape: [D, inner], scalars: x)
+        #expect(try Pipeline { Softmax(dim: 0) }.schedule(shape: t.shape, runtime: rt).contains("by rows"))
+        let worst = try checkSoftmax(t, dim: 0, runtime: rt)
+        #expect(worst <= 1.1e-6, "worst \(worst)")
+        try checkSoftmax(t, dim: 0, log: true, runtime: rt)
     }
 
     @Test func inPlaceAndIntoMatch() throws {

@@ -209,15 +209,31 @@ int main(int argc, char **argv) {
   }
   // column kernels: D rows of w columns
   {
-    const size_t Dc = 64, w = 13, chunk = 16, chunks = (Dc + chunk - 1) / chunk;
-    float e1[64 * 16], e2[64 * 16], m1[8 * 16], m2[8 * 16], o1[64 * 16], o2[64 * 16];
-    double s1[8 * 16], s2[8 * 16];
-    float n1[2 * 16], n2[2 * 16];
-    V->cols_partial(xr, 40, e1, Dc, chunk, w, 1, m1, s1, n1);
-    S->cols_partial(xr, 40, e2, Dc, chunk, w, 1, m2, s2, n2);
-    compare("cols_partial", "maxima", m1, m2, chunks * w, 0);
-    compare("cols_partial", "exps", e1, e2, Dc * w, MAX_ULP_VS_SCALAR);
-    for (size_t j = 0; j < chunks * w; j++) EXP_SUMS_CLOSE(s1[j], s2[j], "cols_partial sums");
+    const size_t Dc = 64, w = 13;
+    float e1[64 * 16], e2[64 * 16], m1[16], m2[16], n1[16], n2[16], o1[64 * 16], o2[64 * 16];
+    double s1[16], s2[16];
+    for (size_t j = 0; j < w; j++) { m1[j] = m2[j] = -INFINITY; n1[j] = n2[j] = INFINITY; s1[j] = s2[j] = 0; }
+    V->cols_max(xr, 40, Dc, w, m1, n1);
+    S->cols_max(xr, 40, Dc, w, m2, n2);
+    compare("cols_max", "maxima", m1, m2, w, 0);
+    compare("cols_max", "minima", n1, n2, w, 0);
+    V->cols_exp_sum(xr, 40, Dc, w, m1, n1, e1, w, s1, 1);
+    S->cols_exp_sum(xr, 40, Dc, w, m2, n2, e2, w, s2, 1);
+    compare("cols_exp_sum", "exps", e1, e2, Dc * w, MAX_ULP_VS_SCALAR);
+    for (size_t j = 0; j < w; j++) EXP_SUMS_CLOSE(s1[j], s2[j], "cols_exp_sum sums");
+    {
+      float r1[16], r2[16], a1[16], a2[16], b1[16], b2[16];
+      double t1[16], t2[16];
+      for (size_t j = 0; j < w; j++) { r1[j] = r2[j] = a1[j] = a2[j] = -INFINITY; b1[j] = b2[j] = INFINITY; t1[j] = t2[j] = 0; }
+      V->cols_stats(xr, 40, Dc, w, r1, a1, b1, t1, 1);
+      S->cols_stats(xr, 40, Dc, w, r2, a2, b2, t2, 1);
+      compare("cols_stats", "references", r1, r2, w, 0);
+      for (size_t j = 0; j < w; j++) EXP_SUMS_CLOSE(t1[j], t2[j], "cols_stats sums");
+      float ones[16], sh[16];
+      for (size_t j = 0; j < w; j++) { ones[j] = 1; sh[j] = m1[j] == -INFINITY ? 0 : m1[j]; }
+      V->cols_softmax_out(xr, 40, o1, w, Dc, w, sh, n1, ones, 0); // the stored exps' bits
+      compare("cols_softmax_out", "recomputed exps", o1, e1, Dc * w, 0);
+    }
     float fa[16], fb[16];
     for (int j = 0; j < 16; j++) { fa[j] = 0.01f * (float)(j + 1); fb[j] = 1e-9f; }
     for (int log = 0; log < 2; log++) {

@@ -133,21 +133,34 @@ typedef struct {
   /// scale (log == 0: y = x * a) or shift (log != 0: y = (x - a) - b) with streaming stores
   /// of whole lines continuing `carry` (same bits as scale / shift)
   void (*rows_store)(const float *x, float *y, size_t n, float a, float b, int log, ts_line_carry *carry);
-  /// Column-wise softmax, first half, over D rows of w contiguous columns (column j of
-  /// row d is x[d*xs + j]), vectorised across columns, in chunks of `chunk` rows.  The
-  /// rows are packed into e (D x w, contiguous; x may already be e with xs == w).  Per
-  /// chunk c: mx[c*w + j] = the chunk's max of column j, and sum[c*w + j] = its sum of
-  /// exp(x - m) in double, with m that max (0 when it is -inf); when `store`, e holds the
-  /// exps, else the packed x.  `mn` (softmax; NULL for none): 2w floats of scratch for the
-  /// chunks' minima -- a vector of columns whose chunk lies within TS_SOFTMAX_NEAR of its
-  /// maxima then rounds x - m once, as a softmax row does.
-  void (*cols_partial)(const float *x, size_t xs, float *e, size_t D, size_t chunk, size_t w, int store,
-                       float *mx, double *sum, float *mn);
+  /// Softmax along a non-last dim, vectorised across w contiguous columns (column j of row d
+  /// is x[d*xs + j]), one chunk of a column's rows at a time; rows in blocks of 8 from the
+  /// chunk's first (a chunk may come in several calls of multiples of 8 rows, same bits).
+  /// cols_max: mx[j] / mn[j] = the max / min of column j, continuing them (start -inf / +inf);
+  /// NaN ignored.
+  void (*cols_max)(const float *x, size_t xs, size_t rows, size_t w, float *mx, float *mn);
+  /// cols_exp_sum: s[j] += the sum of exp(x - shift) in double, shift = the chunk's max mx[j]
+  /// (0 where it is -inf); with `near` (softmax), a vector of columns whose chunk lies within
+  /// TS_SOFTMAX_NEAR of its shift (from mn) rounds x - shift once, else x - shift is exact.
+  /// With e, the exps are stored (rows es apart; e may be x with es == xs).
+  void (*cols_exp_sum)(const float *x, size_t xs, size_t rows, size_t w, const float *mx, const float *mn, float *e,
+                       size_t es, double *s, int near);
+  /// cols_stats: both in one read, for chunks too long to read twice from the cache: mx, mn as
+  /// cols_max, and s[j] += the sum of exp(x - r[j]) for a reference r[j] (start -inf) that
+  /// rises to the max only where the max passes it by more than 16, rescaling s in double (a
+  /// term carried through two rises is below e^-16 of the largest).  The exps relative to the
+  /// final max are then cols_softmax_out's.  `near` as for cols_exp_sum.
+  void (*cols_stats)(const float *x, size_t xs, size_t rows, size_t w, float *r, float *mx, float *mn, double *s,
+                     int near);
   /// Column-wise second half: out[d*os + j] = in[d*is + j] * a[j] (softmax), or
   /// (in[d*is + j] - a[j]) - b[j] (log_softmax).  in may be out (same stride).
   /// `nt`: streaming stores where out's alignment and stride allow them.
   void (*cols_finish)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, int log,
                       const float *a, const float *b, int nt);
+  /// out[d*os + j] = exp(in[d*is + j] - shift) * f[j], shift = mx[j] (0 where -inf): the exps
+  /// as cols_exp_sum computes them from the same mx and mn.  in may be out (same stride).
+  void (*cols_softmax_out)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, const float *mx,
+                           const float *mn, const float *f, int nt);
   /// Softmax backward of one row (or chunk): s = sum(dy * y) (log_softmax: sum(dy)) in double,
   /// in an order that depends on n only.
   double (*grad_sum)(const float *y, const float *dy, size_t n, int log);
