@@ -51,7 +51,7 @@ extension Engine {
         // (16 floats more: a streamed row's exps start at its output's offset in a line)
         withUnsafePointer(to: prologue) { pro in
             var job = SoftmaxRowsJob(table: table, x: x, y: y, rows: rows, D: D, sx: sx, sy: sy, log: log, nt: nt, prologue: pro)
-            withUnsafePointer(to: &job) { runtime.run(plan, scratchBytes: D * 4 + 64, raw: SoftmaxRowsJob.body, context: $0) }
+            withUnsafePointer(to: &job) { runtime.run(plan, scratchBytes: 2 * ((D + 16 + 15) & ~15) * 4, raw: SoftmaxRowsJob.body, context: $0) }
         }
     }
 
@@ -110,33 +110,48 @@ struct SoftmaxRowsJob {
         let s = scratch.assumingMemoryBound(to: Float.self)
         let prologue = self.prologue.pointee
         if prologue.isEmpty {
-            // each row's exp pass also takes the next row's max (its loads overlap the
-            // exps): no separate max pass waiting on memory after the first row
+            // Each row's exp pass also takes the next row's max (its loads overlap the exps):
+            // no separate max pass waiting on memory after the first row.  And each row's exp
+            // pass runs before the previous row's store pass, so that the sum's log (or
+            // reciprocal), ~15 ns of latency per row, overlaps the exps instead of stalling
+            // the store pass (rows of 256 floats: docs/records/zen3-avx2, session 10).  Softmax
+            // keeps two rows of exps for it, alternating halves of the scratch.
             var m = k.row_max(x + range.lowerBound * sx, D)
             var mn = log ? m : k.row_min(x + range.lowerBound * sx, D)
             // contiguous rows under a page also fetch the row a page ahead
             let ahead = sx == D ? Engine.pageAheadRows(length: D) : 0
-            for r in range {
+            let half = (D + 16 + 15) & ~15 // a half of the scratch: a row of exps at any line offset
+            // row r's exp pass: its sum, its exps in the scratch half r % 2 (softmax)
+            func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, max: Float) {
                 let src = x + r * sx
                 if ahead > 0 && r + ahead < range.upperBound { ts_prefetch(x + (r + ahead) * sx, D * 4) }
                 let next: UnsafePointer<Float>? = r + 1 < range.upperBound ? x + (r + 1) * sx : nil
                 var nextMax: Float = 0, nextMin: Float = 0
+                let sum: Double, e: UnsafeMutablePointer<Float>
                 if log {
                     // log_softmax keeps x - m exact: its 4e-7 bound leaves no room for the
                     // rounding, repeated alike over many equal values
-                    let sum = k.exp_sum_peek(src, nil, D, m, 0, next, &nextMax, &nextMin)
-                    let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
-                    store(src, row: r, hi, lo, &carry)
+                    (sum, e) = (k.exp_sum_peek(src, nil, D, m, 0, next, &nextMax, &nextMin), s)
                 } else {
                     // the exps at y's offset in a line: the store pass's loads then align with
                     // its streamed lines (it took 2x as long with split loads), the exp pass's
                     // stores split instead: the whole row 0-4 % faster (docs/records/zen3-avx2)
-                    let e = nt ? s + (Int(bitPattern: y + r * sy) & 63) / 4 : s
-                    let sum = k.exp_sum_peek(src, e, D, m, Engine.near(m, mn), next, &nextMax, &nextMin)
-                    store(e, row: r, Float(1 / sum), 0, &carry)
+                    e = s + (r % 2) * half + (nt ? (Int(bitPattern: y + r * sy) & 63) / 4 : 0)
+                    sum = k.exp_sum_peek(src, e, D, m, Engine.near(m, mn), next, &nextMax, &nextMin)
                 }
-                m = nextMax
-                mn = nextMin
+                defer { (m, mn) = (nextMax, nextMin) }
+                return (sum, e, m)
+            }
+            var cur = expPass(range.lowerBound)
+            for r in range {
+                let following = r + 1 < range.upperBound ? expPass(r + 1) : cur
+                if log {
+                    let (hi, lo) = SoftmaxMath.offset(Double(cur.max), Foundation.log(cur.sum))
+                    store(x + r * sx, row: r, hi, lo, &carry)
+                } else {
+                    store(cur.e, row: r, Float(1 / cur.sum), 0, &carry)
+                }
+                cur = following
             }
             return
         }

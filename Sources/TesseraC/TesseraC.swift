@@ -89,13 +89,35 @@ private func runtime(_ h: OpaquePointer?) throws -> Runtime {
     try lookup(UnsafeRawPointer(h), as: RuntimeBox.self)?.runtime ?? Runtime.default
 }
 
+/// The shapes most recently converted (valid ones only): a call that repeats one gets the same
+/// array back, retained, so that a repeated call of the same shape allocates nothing (building
+/// the [Int] was the one allocation left in a softmax call through the ABI).
+private let recentShapes = Locked<[[Int]]>([])
+
 private func shapeArray(_ shape: UnsafePointer<Int64>?, _ rank: Int32) throws -> [Int] {
     guard rank >= 0, rank <= TESSERA_MAX_RANK else {
         throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "rank must be 0...\(TESSERA_MAX_RANK), got \(rank)")
     }
     if rank == 0 { return [] }
     guard let shape else { throw ABIError(status: TESSERA_ERROR_NULL_POINTER, message: "shape is NULL for rank \(rank)") }
-    let dims = (0..<Int(rank)).map { Int(shape[$0]) }
+    let r = Int(rank)
+    func matches(_ dims: [Int]) -> Bool {
+        guard dims.count == r else { return false }
+        for i in 0..<r where Int64(dims[i]) != shape[i] { return false }
+        return true
+    }
+    let hit = recentShapes.withLock { recent in recent.first(where: matches) }
+    if let hit { return hit }
+    let dims = try validShape(shape, r)
+    recentShapes.withLock { recent in
+        if recent.count == 8 { recent.removeFirst() }
+        recent.append(dims)
+    }
+    return dims
+}
+
+private func validShape(_ shape: UnsafePointer<Int64>, _ rank: Int) throws -> [Int] {
+    let dims = (0..<rank).map { Int(shape[$0]) }
     if let bad = dims.first(where: { $0 < 0 }) {
         throw ABIError(status: TESSERA_ERROR_INVALID_ARGUMENT, message: "shape \(dims) has a negative extent \(bad)")
     }

@@ -119,6 +119,27 @@ struct CABITests {
         #expect(Array(rows[0..<3]) == Array(rows[3..<6]))
     }
 
+    @Test func shapesRepeatedAndVariedGiveTheSwiftAPIsResults() throws {
+        // the ABI reuses the array of a shape it saw recently (8 of them): twelve shapes of
+        // ranks 1-4 with the same element count, in turn, twice over, each against RawOps
+        let shapes: [[Int]] = [[24], [2, 12], [12, 2], [3, 8], [8, 3], [4, 6], [6, 4], [2, 3, 4], [4, 3, 2], [2, 2, 6],
+                               [2, 2, 2, 3], [3, 2, 2, 2]]
+        let x = try Tensor(randomNormal: [24], seed: 31).scalars
+        for _ in 0..<2 {
+            for shape in shapes {
+                for dim in 0..<shape.count {
+                    var got = [Float](repeating: .nan, count: 24), want = got
+                    #expect(tessera_log_softmax(nil, x, &got, shape.map(Int64.init), Int32(shape.count), Int32(dim)) == TESSERA_OK)
+                    try RawOps.softmax(input: x, output: &want, shape: shape, dim: dim, log: true)
+                    #expect(got == want, "\(shape) dim \(dim)")
+                }
+            }
+        }
+        // a shape seen before with another extent is not mistaken for it
+        var y = [Float](repeating: 0, count: 24)
+        #expect(tessera_softmax(nil, x, &y, [-24], 1, 0) == TESSERA_ERROR_INVALID_ARGUMENT)
+    }
+
     @Test func badInputGivesAStatusAMessageAndNoWrite() throws {
         var y = [Float](repeating: 7, count: 8)
         let x = [Float](repeating: 1, count: 8)
