@@ -182,9 +182,16 @@ struct ColumnsJob {
 
     // MARK: slabs
 
-    /// A slab tile's scratch: the slab (the prologue's output, then the exps), and per column
-    /// max, min, sum and the three constants.
-    var slabScratchBytes: Int { D * w * 4 + w * 8 + w * 20 + 5 * 64 }
+    /// A slab tile's scratch for `ww` columns: the slab (the prologue's output, then the exps),
+    /// and per column max, min, sum and the three constants -- one layout for its size and use.
+    func slabLayout(_ ww: Int) -> (bytes: Int, e: Int, mx: Int, mn: Int, s: Int, c: Int) {
+        var layout = WorkspaceLayout()
+        let e = layout.reserve(Float.self, D * ww)
+        let mx = layout.reserve(Float.self, ww), mn = layout.reserve(Float.self, ww)
+        let s = layout.reserve(Double.self, ww), c = layout.reserve(Float.self, 3 * ww)
+        return (layout.bytes, e, mx, mn, s, c)
+    }
+    var slabScratchBytes: Int { slabLayout(w).bytes }
 
     static let slab: RawTileBody = { context, first, count, scratch in
         let job = context!.assumingMemoryBound(to: ColumnsJob.self)
@@ -199,13 +206,10 @@ struct ColumnsJob {
         let (o, sl) = tile.quotientAndRemainder(dividingBy: perOuter)
         let j0 = sl * w, ww = min(w, inner - j0)
         let base = o * D * inner + j0
-        var layout = WorkspaceLayout()
-        let eAt = layout.reserve(Float.self, D * ww)
-        let mxAt = layout.reserve(Float.self, ww), mnAt = layout.reserve(Float.self, ww)
-        let sAt = layout.reserve(Double.self, ww), cAt = layout.reserve(Float.self, 3 * ww)
-        let e = (scratch + eAt).assumingMemoryBound(to: Float.self)
-        let mx = (scratch + mxAt).assumingMemoryBound(to: Float.self), mn = (scratch + mnAt).assumingMemoryBound(to: Float.self)
-        let s = (scratch + sAt).assumingMemoryBound(to: Double.self), c = (scratch + cAt).assumingMemoryBound(to: Float.self)
+        let at = slabLayout(ww)
+        let e = (scratch + at.e).assumingMemoryBound(to: Float.self)
+        let mx = (scratch + at.mx).assumingMemoryBound(to: Float.self), mn = (scratch + at.mn).assumingMemoryBound(to: Float.self)
+        let s = (scratch + at.s).assumingMemoryBound(to: Double.self), c = (scratch + at.c).assumingMemoryBound(to: Float.self)
         let (src, ss) = source(x + base, inner, rows: D, ww, into: e)
         ColumnsJob.reset(mx, mn, s, nil, ww)
         k.cols_max(src, ss, D, ww, mx, mn)

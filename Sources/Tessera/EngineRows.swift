@@ -47,11 +47,12 @@ extension Engine {
         // line two rows share (every row of 256 floats in an output 16 bytes into a line)
         // is streamed once, whole, instead of stored normally by both (measurements:
         // docs/records/zen3-avx2/README.md), and a tile ends with one fence, not one per row.
-        // scratch: the row's exps (and the prologue's output), one row per worker
-        // (16 floats more: a streamed row's exps start at its output's offset in a line)
+        // scratch: two rows of exps per worker (SoftmaxRowsJob.scratchRow), or the prologue's output
         withUnsafePointer(to: prologue) { pro in
             var job = SoftmaxRowsJob(table: table, x: x, y: y, rows: rows, D: D, sx: sx, sy: sy, log: log, nt: nt, prologue: pro)
-            withUnsafePointer(to: &job) { runtime.run(plan, scratchBytes: 2 * ((D + 16 + 15) & ~15) * 4, raw: SoftmaxRowsJob.body, context: $0) }
+            withUnsafePointer(to: &job) {
+                runtime.run(plan, scratchBytes: 2 * SoftmaxRowsJob.scratchRow(D) * 4, raw: SoftmaxRowsJob.body, context: $0)
+            }
         }
     }
 
@@ -80,6 +81,10 @@ struct SoftmaxRowsJob {
     var rows: Int, D: Int, sx: Int, sy: Int
     var log: Bool, nt: Bool
     var prologue: UnsafePointer<[ElementwiseStep]>
+
+    /// Floats per row of exps in the scratch, a whole number of lines: 16 more than the row, as a
+    /// streamed row's exps start at its output's offset in a line.
+    static func scratchRow(_ D: Int) -> Int { (D + 16 + 15) & ~15 }
 
     static let body: RawTileBody = { context, first, count, scratch in
         context!.assumingMemoryBound(to: SoftmaxRowsJob.self).pointee.tile(first..<first + count, scratch!)
@@ -120,7 +125,7 @@ struct SoftmaxRowsJob {
             var mn = log ? m : k.row_min(x + range.lowerBound * sx, D)
             // contiguous rows under a page also fetch the row a page ahead
             let ahead = sx == D ? Engine.pageAheadRows(length: D) : 0
-            let half = (D + 16 + 15) & ~15 // a half of the scratch: a row of exps at any line offset
+            let half = SoftmaxRowsJob.scratchRow(D)
             // row r's exp pass: its sum, its exps in the scratch half r % 2 (softmax)
             func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, max: Float) {
                 let src = x + r * sx

@@ -51,8 +51,8 @@ package enum SoftmaxMath {
     /// (at `c * stride + j`) has a reference r, the sum s of exp(x - shift) (shift = r, 0 where
     /// it is -inf), its max mx and min mn (`cols_stats`; `cols_exp_sum` with r = mx).  Writes
     /// column j's constants at `out[j]`, `out[stride + j]`, `out[2 * stride + j]`: softmax: the
-    /// shift of the output's exps (the max M, 0 where it is -inf), the factor 1 / S and the min
-    /// (the output's near test); log_softmax: the offset M + log S as hi and lo floats.  A
+    /// max M (cols_softmax_out's shift comes from it), the factor 1 / S and the min (the
+    /// output's near test); log_softmax: the offset M + log S as hi and lo floats.  A
     /// column of only -inf (or with NaN or +inf) gets S = NaN, as PyTorch.
     package static func combineColumnStats(r: UnsafePointer<Float>, s: UnsafePointer<Double>, mx: UnsafePointer<Float>,
                                            mn: UnsafePointer<Float>, chunks: Int, stride: Int, columns: Range<Int>,
@@ -73,7 +73,7 @@ package enum SoftmaxMath {
             if log {
                 (out[j], out[stride + j]) = offset(M, Foundation.log(S))
             } else {
-                out[j] = M == -.infinity ? 0 : Float(M)
+                out[j] = Float(M)
                 out[stride + j] = Float(1 / S)
                 out[2 * stride + j] = Float(L)
             }
