@@ -37,6 +37,19 @@ pe5 = fit(lambda r: np.where(np.abs(r) < 1e-12, 1.0, np.expm1(r) / np.where(r ==
 print("exp (softmax, degree 5): max rel err", np.max(np.abs(f32(1 + f32(r * horner(r, pe5))) / np.exp(r) - 1)))
 emit("ts_exp_poly5", pe5)
 
+# exp(a) = 2^m 2^(j/4) exp(r), |r| <= ln2/8: the quarter-step table (float, 0.5 ulp each) and
+# exp(r) = 1 + r*P(r) with P of degree 3 on the narrower interval -- two FMAs fewer than the
+# degree-5 polynomial and a shorter chain (docs/records/zen3-avx2/README.md, session 11).
+q = np.log(2) / 8
+pq = fit(lambda r: np.where(np.abs(r) < 1e-12, 1.0, np.expm1(r) / np.where(r == 0, 1, r)), -q, q, 3)
+rq = np.linspace(-q, q, 400001)
+print("exp (quarter-step, degree 4): max rel err", np.max(np.abs(f32(1 + f32(rq * horner(rq, pq))) / np.exp(rq) - 1)))
+emit("ts_exp_q3", pq)
+emit("ts_exp2_quarter", [2.0 ** (j / 4) for j in range(4)])
+# each entry's rounding, relative: T_j (1 + d_j) = 2^(j/4) (the kernel adds d_j next to r P(r), so
+# the result has no trace of the entries' 0.5 ulp)
+emit("ts_exp2_quarter_rel", [2.0 ** (j / 4) / f32(2.0 ** (j / 4)) - 1 for j in range(4)])
+
 # tanh(x) = h/(1 + h), h = expm1(2x)/2 = 2^n E(u) + (2^(n-1) - 1/2), x = n ln2/2 + u: E(u) =
 # expm1(2u)/2 = u + u^2 Q(u) with Q(u) = 2 P'(2u), P' the exp polynomial without its constant term
 # (P(r) = 1 + r P'(r)): Q's coefficients are P's scaled by powers of two, exactly.

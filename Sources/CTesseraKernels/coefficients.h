@@ -5,6 +5,9 @@
 #define TS_ERFC_DEG 9
 static const float ts_exp_poly[6] = {0x1.0000000000000p+0f, 0x1.fffffe0000000p-2f, 0x1.55547e0000000p-3f, 0x1.55568e0000000p-5f, 0x1.123ca80000000p-7f, 0x1.6be4ac0000000p-10f};
 static const float ts_exp_poly5[5] = {0x1.fffffe0000000p-1f, 0x1.fffe5e0000000p-2f, 0x1.55571e0000000p-3f, 0x1.570a1e0000000p-5f, 0x1.10defe0000000p-7f};
+static const float ts_exp_q3[4] = {0x1.fffffe0000000p-1f, 0x1.0000020000000p-1f, 0x1.5576220000000p-3f, 0x1.554fde0000000p-5f};
+static const float ts_exp2_quarter[4] = {0x1.0000000000000p+0f, 0x1.306fe00000000p+0f, 0x1.6a09e60000000p+0f, 0x1.ae89fa0000000p+0f};
+static const float ts_exp2_quarter_rel[4] = {0x0.0p+0f, 0x1.1250020000000p-25f, 0x1.26055c0000000p-26f, -0x1.f9c3040000000p-27f};
 static const float ts_tanh_em[5] = {0x1.fffffe0000000p-1f, 0x1.55547e0000000p-1f, 0x1.55568e0000000p-2f, 0x1.123ca80000000p-3f, 0x1.6be4ac0000000p-5f};
 static const float ts_erfc_centers[4] = {0x1.5555560000000p+0f, 0x1.aaaaaa0000000p+1f, 0x1.9555560000000p+2f, 0x1.5555560000000p-2f};
 static const float ts_erfc_c0[4] = {0x1.c660e40000000p-3f, 0x1.c698880000000p-4f, 0x1.f804180000000p-5f, 0x1.8feb780000000p-2f};

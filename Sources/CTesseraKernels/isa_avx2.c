@@ -47,6 +47,7 @@ static inline vf vf_sel(vm m, vf t, vf f) { return _mm256_blendv_ps(f, t, m); }
 static inline vf vf_zero_if(vm m, vf v) { return _mm256_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm256_castps_si256(a); }
 static inline vf vi_as_vf(vi a) { return _mm256_castsi256_ps(a); }
+static inline vi vi_shl21(vi a) { return _mm256_slli_epi32(a, 21); }
 static inline vi vi_shl23(vi a) { return _mm256_slli_epi32(a, 23); }
 static inline vi vi_shr23(vi a) { return _mm256_srli_epi32(a, 23); }
 /// t[i mod 4] per lane: an in-lane permute of the table broadcast to both halves

@@ -48,6 +48,7 @@ static inline vf vf_sel(vm m, vf t, vf f) { return _mm512_mask_blend_ps(m, f, t)
 static inline vf vf_zero_if(vm m, vf v) { return _mm512_maskz_mov_ps((__mmask16)~m, v); }
 static inline vi vf_as_vi(vf a) { return _mm512_castps_si512(a); }
 static inline vf vi_as_vf(vi a) { return _mm512_castsi512_ps(a); }
+static inline vi vi_shl21(vi a) { return _mm512_slli_epi32(a, 21); }
 static inline vi vi_shl23(vi a) { return _mm512_slli_epi32(a, 23); }
 static inline vi vi_shr23(vi a) { return _mm512_srli_epi32(a, 23); }
 /// t[i mod 4] per lane: an in-lane permute (vpermilps) of the table in all four 128-bit lanes

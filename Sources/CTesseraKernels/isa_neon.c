@@ -60,6 +60,7 @@ static inline vf vf_sel(vm m, vf t, vf f) { return vbslq_f32(m, t, f); }
 static inline vf vf_zero_if(vm m, vf v) { return F(vbicq_u32(U(v), m)); }
 static inline vi vf_as_vi(vf a) { return vreinterpretq_s32_f32(a); }
 static inline vf vi_as_vf(vi a) { return vreinterpretq_f32_s32(a); }
+static inline vi vi_shl21(vi a) { return vshlq_n_s32(a, 21); }
 static inline vi vi_shl23(vi a) { return vshlq_n_s32(a, 23); }
 static inline vi vi_shr23(vi a) { return vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(a), 23)); }
 /// t[i mod 4] per lane: TBL over the table's 16 bytes

@@ -46,6 +46,7 @@ static inline vf vf_sel(vm m, vf t, vf f) { return m ? t : f; }
 static inline vf vf_zero_if(vm m, vf v) { return m ? 0.0f : v; }
 static inline vi vf_as_vi(vf a) { return (vi)f2u(a); }
 static inline vf vi_as_vf(vi a) { return u2f((uint32_t)a); }
+static inline vi vi_shl21(vi a) { return (vi)((uint32_t)a << 21); }
 static inline vi vi_shl23(vi a) { return (vi)((uint32_t)a << 23); }
 static inline vi vi_shr23(vi a) { return (vi)((uint32_t)a >> 23); }
 static inline vf vf_lut4(const float *t, vi i) { return t[i & 3]; }

@@ -44,6 +44,7 @@ static inline vf vf_sel(vm m, vf t, vf f) { return _mm_or_ps(_mm_and_ps(m, t), _
 static inline vf vf_zero_if(vm m, vf v) { return _mm_andnot_ps(m, v); }
 static inline vi vf_as_vi(vf a) { return _mm_castps_si128(a); }
 static inline vf vi_as_vf(vi a) { return _mm_castsi128_ps(a); }
+static inline vi vi_shl21(vi a) { return _mm_slli_epi32(a, 21); }
 static inline vi vi_shl23(vi a) { return _mm_slli_epi32(a, 23); }
 static inline vi vi_shr23(vi a) { return _mm_srli_epi32(a, 23); }
 /// t[i mod 4] per lane (SSE2 has no variable permute)

@@ -35,7 +35,7 @@ public struct UnaryOp: RawRepresentable, CaseIterable, Sendable, Hashable, Codab
     /// The position of the row in the table.
     public var index: Int { Int(id.rawValue) }
 
-    /// How the kernel computes the op (part of the variant name, e.g. `sigmoid.avx2.exp-p5-div`).
+    /// How the kernel computes the op (part of the variant name, e.g. `sigmoid.avx2.expq-p3-div`).
     public var method: String { String(cString: info.method) }
 
     /// Number of scalar parameters (0, 1 or 2) the op takes, e.g. clamp's bounds.
