@@ -108,7 +108,7 @@ extension Engine {
                 job.o0 = o0
                 job.g = min(group, outer - o0)
                 let (stats, combine, output) = rowsPlans(D: job.D, inner: inner, block: job.w, outers: job.g, runtime)
-                let scratch = job.prologue.pointee.isEmpty ? 0 : job.chunk * job.w * 4
+                let scratch = job.hasPrologue ? job.chunk * job.w * 4 : 0
                 withUnsafePointer(to: &job) { j in
                     runtime.run(stats, scratchBytes: scratch, raw: ColumnsJob.rowsStats, context: j)
                     runtime.run(combine, raw: ColumnsJob.rowsCombine, context: j)
