@@ -17,7 +17,8 @@ needs these packages.  What each peer runs, into preallocated outputs:
 Backward rows compare with PyTorch's aten backward ops into a preallocated grad_input
 (threshold_backward, sigmoid_backward, tanh_backward, gelu_backward, _softmax_backward_data,
 _log_softmax_backward_data); onnxruntime's CPU build has no training kernels.
-Blocks of calls alternate over three rounds (the host's speed drifts), each block after
+Blocks of calls alternate over five rounds (the host's speed drifts), each round starting with
+the next peer (none is always first after a switch), each block after
 50 ms of untimed calls.  Target (issue 13): Tessera <= 0.9x the faster peer, or <= 1.15x
 the memory limit where that is the bound.
 """
@@ -238,7 +239,7 @@ def timed(f):
     return time.perf_counter() - t
 
 
-rounds = 3
+rounds = 5
 rows = []
 isa_ml = ml.memory_limit_relu(xp, yp, n, 1)  # 512 or 256: which streaming loop it runs
 if isa_ml < 0:
@@ -277,9 +278,11 @@ for threads in [int(t) for t in args.threads.split(",")]:
         times = {k: [] for k in runners}
         for k, f in runners.items():  # 0.2 s of warm-up for each before any timing
             warm(f, 0.2)
+        order = list(runners.items())
         for r in range(rounds):
             reps = args.repetitions * (r + 1) // rounds - args.repetitions * r // rounds
-            for k, f in runners.items():
+            # each round starts with the next runner: none is always first after a switch
+            for k, f in order[r % len(order):] + order[:r % len(order)]:
                 # blocks, not single calls: PyTorch's and onnxruntime's threads spin after a
                 # call and hold the other core for a while; 50 ms of untimed calls first
                 warm(f)
@@ -298,7 +301,8 @@ if torch is not None:
 vers.append(f"memory limit: plain C relu, AVX{'-512' if isa_ml == 512 else '2'} streaming stores "
             "(backward rows: dx = dy * (x > 0), AVX2, 12 bytes per element)")
 print("peers: " + ", ".join(vers))
-print(f"ns/element, medians of {args.repetitions} calls per peer in blocks alternating over {rounds} rounds; "
+print(f"ns/element, medians of {args.repetitions} calls per peer in blocks alternating over {rounds} rounds "
+      "(each round starting with the next peer); "
       "target: Tessera <= 0.9x the faster peer or <= 1.15x the memory limit")
 print()
 print("| op | shape | workers | Tessera | onnxruntime | PyTorch | memory limit | Tessera / faster peer | Tessera / memory limit | target |")

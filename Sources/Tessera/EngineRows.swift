@@ -62,6 +62,25 @@ extension Engine {
     /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
     @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
 
+    /// The reference log_softmax's row of max m sums its exps against: 0 where |m| <= 40, so
+    /// that x - 0 is exact with no TwoSum (the exact x - m cost 14 % of a cache-resident row;
+    /// docs/records/zen3-avx2/README.md, session 12), else m.  Below 40, exp(x) and the row's
+    /// sum stay far from overflow (n e^40 < 1e27 for any n); above -40, the exps that flush to
+    /// 0 (x < -87.3) weigh less than n e^-47 < 1e-11 of the sum.  NaN m keeps m.
+    @inline(__always) static func logReference(_ m: Float) -> Float { abs(m) <= 40 ? 0 : m }
+
+    /// What log_softmax's row offset m + log(sum of exp(x - m)) is formed from, given the
+    /// reference `ref` (logReference(m)) its sum is taken against: the offset is
+    /// M + (log(sum) - base).  Against 0 the max's own term em = exp(m) (as the kernel computes
+    /// it) is divided back out, M = m and base = log(em), so that the max counts as exactly 1 as
+    /// with m as the reference: a row of one value gives exactly 0, and a max far above the rest
+    /// keeps the digits of its log-probability near 0.  Known before the row's exps, base's
+    /// log is off the row's critical path.
+    @inline(__always)
+    static func logBase(max m: Float, ref: Float, _ k: ts_kernels) -> (M: Float, base: Double) {
+        ref != 0 || m == 0 ? (ref, 0) : (m, Foundation.log(Double(k.exp_near_one(m, 0))))
+    }
+
     /// How many rows of `D` floats ahead softmax's row loops prefetch: a page's worth (at least 2)
     /// for rows under a page, whose next page the hardware prefetcher -- it stops at 4 KiB pages,
     /// which a caller's buffer without huge pages has -- would not fetch in time (65536x256:
@@ -127,16 +146,20 @@ struct SoftmaxRowsJob {
             let ahead = sx == D ? Engine.pageAheadRows(length: D) : 0
             let half = SoftmaxRowsJob.scratchRow(D)
             // row r's exp pass: its sum, its exps in the scratch half r % 2 (softmax)
-            func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, max: Float) {
+            // (M, base: log_softmax's offset is M + log(sum) - base; see logBase)
+            func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, M: Float, base: Double) {
                 let src = x + r * sx
                 if ahead > 0 && r + ahead < range.upperBound { ts_prefetch(x + (r + ahead) * sx, D * 4) }
                 let next: UnsafePointer<Float>? = r + 1 < range.upperBound ? x + (r + 1) * sx : nil
                 var nextMax: Float = 0, nextMin: Float = 0
                 let sum: Double, e: UnsafeMutablePointer<Float>
+                var (M, base) = (m, 0.0)
                 if log {
-                    // log_softmax keeps x - m exact: its 4e-7 bound leaves no room for the
-                    // rounding, repeated alike over many equal values
-                    (sum, e) = (k.exp_sum_peek(src, nil, D, m, 0, next, &nextMax, &nextMin), s)
+                    // log_softmax keeps x - ref exact: its 4e-7 bound leaves no room for a
+                    // rounding repeated alike over many equal values
+                    let ref = Engine.logReference(m)
+                    (M, base) = Engine.logBase(max: m, ref: ref, k)
+                    (sum, e) = (k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, next, &nextMax, &nextMin), s)
                 } else {
                     // the exps at y's offset in a line: the store pass's loads then align with
                     // its streamed lines (it took 2x as long with split loads), the exp pass's
@@ -145,13 +168,13 @@ struct SoftmaxRowsJob {
                     sum = k.exp_sum_peek(src, e, D, m, Engine.near(m, mn), next, &nextMax, &nextMin)
                 }
                 defer { (m, mn) = (nextMax, nextMin) }
-                return (sum, e, m)
+                return (sum, e, M, base)
             }
             var cur = expPass(range.lowerBound)
             for r in range {
                 let following = r + 1 < range.upperBound ? expPass(r + 1) : cur
                 if log {
-                    let (hi, lo) = SoftmaxMath.offset(Double(cur.max), Foundation.log(cur.sum))
+                    let (hi, lo) = SoftmaxMath.offset(Double(cur.M), Foundation.log(cur.sum) - cur.base)
                     store(x + r * sx, row: r, hi, lo, &carry)
                 } else {
                     store(cur.e, row: r, Float(1 / cur.sum), 0, &carry)
@@ -168,8 +191,11 @@ struct SoftmaxRowsJob {
             // fetch the next row while this one's exps are computed
             if r + 1 < rows { ts_prefetch(x + (r + 1) * sx, D * 4) }
             if log {
-                let sum = k.exp_sum(src, D, m)
-                let (hi, lo) = SoftmaxMath.offset(Double(m), Foundation.log(sum))
+                var unusedMax: Float = 0, unusedMin: Float = 0
+                let ref = Engine.logReference(m)
+                let (M, base) = Engine.logBase(max: m, ref: ref, k)
+                let sum = k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, nil, &unusedMax, &unusedMin)
+                let (hi, lo) = SoftmaxMath.offset(Double(M), Foundation.log(sum) - base)
                 store(src, row: r, hi, lo, &carry)
             } else {
                 let sum = k.exp_store_sum(src, s, D, m, 0, Engine.near(m, k.row_min(src, D)))

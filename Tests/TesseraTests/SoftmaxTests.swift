@@ -291,6 +291,37 @@ struct SoftmaxTests {
         #expect(col(1).allSatisfy { $0.isNaN } && col(2).allSatisfy { $0.isNaN } && col(3).allSatisfy { $0.isNaN })
     }
 
+    /// log_softmax's rows with |max| <= 40 sum their exps against 0 and take the max's own
+    /// term back out (Engine.logReference / logBase): rows around the edges of that range, some
+    /// with the max far above the rest, against the reference, with and without a prologue (the
+    /// same bits); a row's only finite value (one value, or the rest -inf, as a masked row)
+    /// gives exactly 0 on either side of the edges.
+    @Test func logSoftmaxRowsAgainstZero() throws {
+        for D in [1, 7, 256, 3000] {
+            for top: Float in [-60, -40.5, -40, -39.99, -8, 0, 0.7, 39.99, 40, 40.5, 85] {
+                for sd: Float in [1e-3, 2, 30, 400] {
+                    let r = try Tensor(randomNormal: [4, D], standardDeviation: sd, seed: UInt64(D) + 3)
+                    var v = r.scalars
+                    for row in 0..<4 {
+                        let m = v[(row * D)..<((row + 1) * D)].max()!
+                        for i in (row * D)..<((row + 1) * D) { v[i] = v[i] - m + top }
+                    }
+                    let x = try Tensor(shape: [4, D], scalars: v)
+                    try checkSoftmax(x, dim: -1, log: true, runtime: rt)
+                    let fused = Pipeline { Affine(scale: 1, bias: 0); LogSoftmax() }
+                    #expect(try fused.run(x, runtime: rt).output == (try LogSoftmax().forward(x, runtime: rt)), "D=\(D) top=\(top)")
+                }
+                var masked = [Float](repeating: -.infinity, count: 2 * D)
+                masked[D / 2] = top
+                masked[2 * D - 1] = top
+                let y = try LogSoftmax().forward(try Tensor(shape: [2, D], scalars: masked), runtime: rt).scalars
+                for (i, v) in y.enumerated() {
+                    #expect(i == D / 2 || i == 2 * D - 1 ? v == 0 : v == -.infinity, "D=\(D) top=\(top) i=\(i): \(v)")
+                }
+            }
+        }
+    }
+
     @Test func emptyAndScalarTensors() throws {
         #expect(try Softmax().forward(Tensor(shape: [0, 5], repeating: 0)).count == 0)
         #expect(try Softmax(dim: 0).forward(Tensor(shape: [], scalars: [3])).scalars == [1])

@@ -121,11 +121,16 @@ typedef struct {
   double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt, int near);
   /// sum of exp(x[i] - m) in double, nothing stored (x - m exact).
   double (*exp_sum)(const float *x, size_t n, float m);
-  /// exp_store_sum (y != NULL, regular stores) or exp_sum (y == NULL; `near` then unused), and
+  /// exp_store_sum (y != NULL, regular stores) or, y == NULL, the sum alone (`near` as for
+  /// exp_store_sum; log_softmax's rows pass m = 0 and near, x - 0 being exact), and
   /// *next_max / *next_min = the max (as row_max, same bits) and min over next[0..<n]: the
   /// next row's, its loads overlapping the exps.
   double (*exp_sum_peek)(const float *x, float *y, size_t n, float m, int near, const float *next, float *next_max,
                          float *next_min);
+  /// exp(x - m) as exp_store_sum's `near` path computes it in every lane: log_softmax's rows
+  /// summed against 0 take their max's term back out of the sum with it (the max's own term
+  /// then contributes exactly 1, as with the max as the reference).
+  float (*exp_near_one)(float x, float m);
   /// y[i] = x[i] * s
   void (*scale)(const float *x, float *y, size_t n, float s, int nt);
   /// y[i] = (x[i] - c_hi) - c_lo: log-softmax's offset carried in two floats
