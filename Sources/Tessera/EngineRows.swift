@@ -62,12 +62,8 @@ extension Engine {
     /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
     @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
 
-    /// The reference log_softmax's row of max m sums its exps against: 0 where |m| <= 40, so
-    /// that x - 0 is exact with no TwoSum (the exact x - m cost 14 % of a cache-resident row;
-    /// docs/records/zen3-avx2/README.md, session 12), else m.  Below 40, exp(x) and the row's
-    /// sum stay far from overflow (n e^40 < 1e27 for any n); above -40, the exps that flush to
-    /// 0 (x < -87.3) weigh less than n e^-47 < 1e-11 of the sum.  NaN m keeps m.
-    @inline(__always) static func logReference(_ m: Float) -> Float { abs(m) <= 40 ? 0 : m }
+    /// log_softmax's rows sum against SoftmaxMath.logReference(m) (0 where |m| <= 40).
+    @inline(__always) static func logReference(_ m: Float) -> Float { SoftmaxMath.logReference(m) }
 
     /// What log_softmax's row offset m + log(sum of exp(x - m)) is formed from, given the
     /// reference `ref` (logReference(m)) its sum is taken against: the offset is

@@ -128,10 +128,11 @@ struct SplitRowsJob {
         }
         let peeked = peek.chunk == t + 1
         let m = peeked ? peek.max : k.row_max(src, n)
-        let near = log ? 0 : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
+        // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN; log_softmax's
+        // chunks of |max| <= 40 sum against 0 (x - 0 exact; see combine)
+        let shift = m == -.infinity ? 0 : log ? Engine.logReference(m) : m
+        let near = log ? (shift == 0 ? 1 : 0) : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
         peek.chunk = 0
-        // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN
-        let shift = m == -.infinity ? 0 : m
         var ahead: UnsafePointer<Float>?
         if let nx = next, prologue.isEmpty, log || keep != nil {
             let (nr, nc) = nx.quotientAndRemainder(dividingBy: perRow)
@@ -143,7 +144,8 @@ struct SplitRowsJob {
             sum = k.exp_sum_peek(src, log ? nil : kept(t, g), n, shift, near, ahead, &nm, &nmin)
             peek = Peek(chunk: next! + 1, max: nm, min: nmin)
         } else {
-            sum = log ? k.exp_sum(src, n, shift)
+            var unusedMax: Float = 0, unusedMin: Float = 0
+            sum = log ? k.exp_sum_peek(src, nil, n, shift, near, nil, &unusedMax, &unusedMin)
                 : k.exp_store_sum(src, kept(t, g) ?? y + r * D + lo, n, shift, keep == nil ? ntFlag : 0, near)
         }
         maxima[c * rows + r] = m
@@ -174,7 +176,8 @@ struct SplitRowsJob {
     /// softmax's factors replace the maxima; log_softmax's offset goes to rows 0 and 1.
     func combine(_ g: Int) {
         SoftmaxMath.combineColumns(m: maxima, s: sums, chunks: perRow, stride: rows,
-                                   columns: g * groupRows..<min(rows, (g + 1) * groupRows), log: log)
+                                   columns: g * groupRows..<min(rows, (g + 1) * groupRows), log: log,
+                                   expAgainstZero: log ? { [k = table.kernels] in k.exp_near_one($0, 0) } : nil)
     }
 
     /// Chunks of group g (0 outside the groups).

@@ -8,9 +8,15 @@ package enum SoftmaxMath {
     /// each chunk's factor exp(m - M) / S replaces its max; log_softmax: the offset M + log S
     /// as hi + lo floats replaces the maxima of chunks 0 and 1 (m needs two rows).  The sums
     /// are consumed: s keeps each chunk's exp(m - M) afterwards.
+    ///
+    /// With `expAgainstZero` (log_softmax only): a chunk whose max has |max| <= 40 summed
+    /// exp(x) against 0 (`logReference`), and where the overall max M is such a chunk's, those
+    /// chunks' sums are divided by the kernel's own exp(M) (`expAgainstZero(M)`), so that the
+    /// max's term counts as exactly 1, as with M as the reference: a row of one finite value
+    /// gives exactly 0.
     package static func combineColumns(m: UnsafeMutablePointer<Float>, s: UnsafeMutablePointer<Double>, chunks: Int, stride: Int,
-                               columns: Range<Int>, log: Bool) {
-        if chunks == 1 {
+                               columns: Range<Int>, log: Bool, expAgainstZero: ((Float) -> Float)? = nil) {
+        if chunks == 1 && expAgainstZero == nil {
             // one chunk (short columns: this is per element work there): exp(m - M) = 1, and
             // the factor 1 / S, bit for bit what the general path gives
             for j in columns {
@@ -28,11 +34,19 @@ package enum SoftmaxMath {
         for j in columns {
             var M = -Double.infinity
             for c in 0..<chunks { M = max(M, Double(m[c * stride + j])) }
+            // against 0: the max's own exp, as the kernels computed it (0: none taken)
+            let eM = expAgainstZero.map { M != 0 && M.isFinite && logReference(Float(M)) == 0 ? Double($0(Float(M))) : 0 } ?? 0
             var S = 0.0
             for c in 0..<chunks {
                 let mc = Double(m[c * stride + j])
+                let shift = expAgainstZero != nil && mc != -.infinity ? Double(logReference(Float(mc))) : mc
+                if eM != 0 && shift == 0 {
+                    S += s[c * stride + j] / eM
+                    s[c * stride + j] = 1 / eM
+                    continue
+                }
                 // a chunk with no finite max has shift 0: its sum (0 or NaN) adds as it is
-                let scale = mc == -.infinity ? 1 : Foundation.exp(mc - M)
+                let scale = mc == -.infinity ? 1 : Foundation.exp(shift - M)
                 S += s[c * stride + j] * scale
                 s[c * stride + j] = mc == -.infinity ? 0 : scale
             }
@@ -90,6 +104,13 @@ package enum SoftmaxMath {
     /// log_softmax's offset M + L (the max plus the log of the sum) as hi + lo floats, with the
     /// double sum's own rounding error kept (TwoSum): where M dwarfs L -- a row at FLT_MAX, found
     /// by the soak run -- M + L in double drops L, and lo brings it back.
+    /// The reference log_softmax's rows and chunks of max m sum their exps against: 0 where
+    /// |m| <= 40, so that x - 0 is exact with no TwoSum (the exact x - m cost 14 % of a
+    /// cache-resident row; docs/records/zen3-avx2/README.md, session 12), else m.  Below 40,
+    /// exp(x) and a row's sum stay far from overflow (n e^40 < 1e27 for any n); above -40, the
+    /// exps that flush to 0 (x < -87.3) weigh less than n e^-47 < 1e-11 of the sum.  NaN keeps m.
+    @inline(__always) package static func logReference(_ m: Float) -> Float { abs(m) <= 40 ? 0 : m }
+
     package static func offset(_ M: Double, _ L: Double) -> (Float, Float) {
         let s = M + L
         guard s.isFinite else { return split(s) }

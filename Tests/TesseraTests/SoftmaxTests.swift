@@ -291,15 +291,17 @@ struct SoftmaxTests {
         #expect(col(1).allSatisfy { $0.isNaN } && col(2).allSatisfy { $0.isNaN } && col(3).allSatisfy { $0.isNaN })
     }
 
-    /// log_softmax's rows with |max| <= 40 sum their exps against 0 and take the max's own
-    /// term back out (Engine.logReference / logBase): rows around the edges of that range, some
-    /// with the max far above the rest, against the reference, with and without a prologue (the
-    /// same bits); a row's only finite value (one value, or the rest -inf, as a masked row)
-    /// gives exactly 0 on either side of the edges.
+    /// log_softmax's rows (and split rows' chunks) with |max| <= 40 sum their exps against 0
+    /// and take the max's own term back out (SoftmaxMath.logReference, Engine.logBase,
+    /// combineColumns): rows around the edges of that range, some with the max far above the
+    /// rest, against the reference, with and without a prologue (the same bits); a row's only
+    /// finite value (one value, or the rest -inf, as a masked row) gives exactly 0 on either
+    /// side of the edges.  40000: split rows, chunks of 16384 against 0 and against their max.
     @Test func logSoftmaxRowsAgainstZero() throws {
-        for D in [1, 7, 256, 3000] {
+        #expect(try Pipeline { LogSoftmax() }.schedule(shape: [4, 40_000], runtime: rt).contains("chunks"))
+        for D in [1, 7, 256, 3000, 40_000] {
             for top: Float in [-60, -40.5, -40, -39.99, -8, 0, 0.7, 39.99, 40, 40.5, 85] {
-                for sd: Float in [1e-3, 2, 30, 400] {
+                for sd: Float in D > 16384 ? [2, 400] : [1e-3, 2, 30, 400] {
                     let r = try Tensor(randomNormal: [4, D], standardDeviation: sd, seed: UInt64(D) + 3)
                     var v = r.scalars
                     for row in 0..<4 {
