@@ -69,9 +69,10 @@ extension Engine {
     /// reference `ref` (logReference(m)) its sum is taken against: the offset is
     /// M + (log(sum) - base).  Against 0 the max's own term em = exp(m) (as the kernel computes
     /// it) is divided back out, M = m and base = log(em), so that the max counts as exactly 1 as
-    /// with m as the reference: a row of one value gives exactly 0, and a max far above the rest
-    /// keeps the digits of its log-probability near 0.  Known before the row's exps, base's
-    /// log is off the row's critical path.
+    /// with m as the reference: a row of one finite value (a scalar, a masked row) gives exactly
+    /// 0.  Known before the row's exps, base's log is off the row's critical path (a correction
+    /// after the sum, on it, left 65536x256 at 0.78 ns/element instead of 0.68; records,
+    /// session 12).
     @inline(__always)
     static func logBase(max m: Float, ref: Float, _ k: ts_kernels) -> (M: Float, base: Double) {
         ref != 0 || m == 0 ? (ref, 0) : (m, Foundation.log(Double(k.exp_near_one(m, 0))))

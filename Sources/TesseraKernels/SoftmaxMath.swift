@@ -7,7 +7,7 @@ package enum SoftmaxMath {
     /// at `m[c * stride + j]` (max) and `s[c * stride + j]` (sum of exp(x - shift)).  Softmax:
     /// each chunk's factor exp(m - M) / S replaces its max; log_softmax: the offset M + log S
     /// as hi + lo floats replaces the maxima of chunks 0 and 1 (m needs two rows).  The sums
-    /// are consumed: s keeps each chunk's exp(m - M) afterwards.
+    /// are consumed: s keeps each chunk's scale (exp(m - M), or 1/exp(M) below) afterwards.
     ///
     /// With `expAgainstZero` (log_softmax only): a chunk whose max has |max| <= 40 summed
     /// exp(x) against 0 (`logReference`), and where the overall max M is such a chunk's, those
