@@ -62,20 +62,18 @@ extension Engine {
     /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
     @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
 
-    /// log_softmax's rows sum against SoftmaxMath.logReference(m) (0 where |m| <= 40).
-    @inline(__always) static func logReference(_ m: Float) -> Float { SoftmaxMath.logReference(m) }
-
-    /// What log_softmax's row offset m + log(sum of exp(x - m)) is formed from, given the
-    /// reference `ref` (logReference(m)) its sum is taken against: the offset is
-    /// M + (log(sum) - base).  Against 0 the max's own term em = exp(m) (as the kernel computes
-    /// it) is divided back out, M = m and base = log(em), so that the max counts as exactly 1 as
-    /// with m as the reference: a row of one finite value (a scalar, a masked row) gives exactly
+    /// What log_softmax's row of max m sums its exps against, `ref` (SoftmaxMath.logReference:
+    /// 0 where |m| <= 40), and what its offset m + log(sum of exp(x - m)) is formed from: the
+    /// offset is M + (log(sum) - base).  Against 0 the max's own term em = exp(m) (as the
+    /// kernel computes it) is divided back out, M = m and base = log(em), so that the max
+    /// counts as exactly 1 as with m as the reference: a row of one finite value (a scalar, a masked row) gives exactly
     /// 0.  Known before the row's exps, base's log is off the row's critical path (a correction
     /// after the sum, on it, left 65536x256 at 0.78 ns/element instead of 0.68; records,
     /// session 12).
     @inline(__always)
-    static func logBase(max m: Float, ref: Float, _ k: ts_kernels) -> (M: Float, base: Double) {
-        ref != 0 || m == 0 ? (ref, 0) : (m, Foundation.log(Double(k.exp_near_one(m, 0))))
+    static func logBase(max m: Float, _ k: ts_kernels) -> (ref: Float, M: Float, base: Double) {
+        let ref = SoftmaxMath.logReference(m)
+        return ref != 0 || m == 0 ? (ref, ref, 0) : (ref, m, Foundation.log(Double(k.exp_near_one(m, 0))))
     }
 
     /// How many rows of `D` floats ahead softmax's row loops prefetch: a page's worth (at least 2)
@@ -154,8 +152,8 @@ struct SoftmaxRowsJob {
                 if log {
                     // log_softmax keeps x - ref exact: its 4e-7 bound leaves no room for a
                     // rounding repeated alike over many equal values
-                    let ref = Engine.logReference(m)
-                    (M, base) = Engine.logBase(max: m, ref: ref, k)
+                    let ref: Float
+                    (ref, M, base) = Engine.logBase(max: m, k)
                     (sum, e) = (k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, next, &nextMax, &nextMin), s)
                 } else {
                     // the exps at y's offset in a line: the store pass's loads then align with
@@ -189,8 +187,7 @@ struct SoftmaxRowsJob {
             if r + 1 < rows { ts_prefetch(x + (r + 1) * sx, D * 4) }
             if log {
                 var unusedMax: Float = 0, unusedMin: Float = 0
-                let ref = Engine.logReference(m)
-                let (M, base) = Engine.logBase(max: m, ref: ref, k)
+                let (ref, M, base) = Engine.logBase(max: m, k)
                 let sum = k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, nil, &unusedMax, &unusedMin)
                 let (hi, lo) = SoftmaxMath.offset(Double(M), Foundation.log(sum) - base)
                 store(src, row: r, hi, lo, &carry)

@@ -130,7 +130,7 @@ struct SplitRowsJob {
         let m = peeked ? peek.max : k.row_max(src, n)
         // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN; log_softmax's
         // chunks of |max| <= 40 sum against 0 (x - 0 exact; see combine)
-        let shift = m == -.infinity ? 0 : log ? Engine.logReference(m) : m
+        let shift = m == -.infinity ? 0 : log ? SoftmaxMath.logReference(m) : m
         let near = log ? (shift == 0 ? 1 : 0) : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
         peek.chunk = 0
         var ahead: UnsafePointer<Float>?
