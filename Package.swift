@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "TesseraFuzzTargets",
                 dependencies: ["Tessera", "TesseraC", "TesseraScaling", "TesseraTopology", "_TesseraTestSupport"]),
         .executableTarget(name: "tessera-fuzz", dependencies: ["TesseraFuzzTargets"]),
-        .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels", "Tessera", "_TesseraTestSupport"]),
+        .testTarget(name: "TesseraKernelsTests", dependencies: ["CTesseraKernels", "TesseraKernels", "Tessera", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraTopologyTests", dependencies: ["TesseraTopology"]),
         .testTarget(name: "TesseraRuntimeTests", dependencies: ["TesseraRuntime", "_TesseraTestSupport"]),
         .testTarget(name: "TesseraGraphTests", dependencies: ["TesseraGraph", "Tessera", "_TesseraTestSupport"]),

@@ -60,20 +60,23 @@ extension Engine {
     /// every value within TS_SOFTMAX_NEAR of m.  m - mn rounds up where the exact difference
     /// is at least the bound (which is representable), so the test is never wrongly true;
     /// rows with NaN, infinities or only -inf fail it or produce NaN either way.
-    @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? 1 : 0 }
+    @inline(__always) static func near(_ m: Float, _ mn: Float) -> Int32 { m - mn < TS_SOFTMAX_NEAR ? TS_EXP_NEAR : TS_EXP_EXACT }
+
+    /// How log_softmax's rows form x - ref: rounded once (exact) against 0, else exactly.
+    @inline(__always) static func againstZero(_ ref: Float) -> Int32 { ref == 0 ? TS_EXP_ROUNDED : TS_EXP_EXACT }
 
     /// What log_softmax's row of max m sums its exps against, `ref` (SoftmaxMath.logReference:
     /// 0 where |m| <= 40), and what its offset m + log(sum of exp(x - m)) is formed from: the
-    /// offset is M + (log(sum) - base).  Against 0 the max's own term em = exp(m) (as the
-    /// kernel computes it) is divided back out, M = m and base = log(em), so that the max
-    /// counts as exactly 1 as with m as the reference: a row of one finite value (a scalar, a masked row) gives exactly
-    /// 0.  Known before the row's exps, base's log is off the row's critical path (a correction
-    /// after the sum, on it, left 65536x256 at 0.78 ns/element instead of 0.68; records,
-    /// session 12).
+    /// offset is M + log(sum / em).  Against 0 the max's own term em = exp(m) (as the kernel
+    /// computes it) is divided back out and M = m, so that the max counts as exactly 1 as with m
+    /// as the reference: a row of one finite value (a scalar, a masked row) gives exactly 0.
+    /// em is known before the row's exps, off its critical path (a correction after the sum
+    /// left 65536x256 at 0.78 ns/element instead of 0.68; records, session 12); one log per row,
+    /// not log(sum) - log(em) (records, session 13).
     @inline(__always)
-    static func logBase(max m: Float, _ k: ts_kernels) -> (ref: Float, M: Float, base: Double) {
+    static func logBase(max m: Float, _ k: ts_kernels) -> (ref: Float, M: Float, em: Double) {
         let ref = SoftmaxMath.logReference(m)
-        return ref != 0 || m == 0 ? (ref, ref, 0) : (ref, m, Foundation.log(Double(k.exp_near_one(m, 0))))
+        return ref != 0 || m == 0 ? (ref, ref, 1) : (ref, m, Double(k.exp_near_one(m, 0)))
     }
 
     /// How many rows of `D` floats ahead softmax's row loops prefetch: a page's worth (at least 2)
@@ -141,20 +144,21 @@ struct SoftmaxRowsJob {
             let ahead = sx == D ? Engine.pageAheadRows(length: D) : 0
             let half = SoftmaxRowsJob.scratchRow(D)
             // row r's exp pass: its sum, its exps in the scratch half r % 2 (softmax)
-            // (M, base: log_softmax's offset is M + log(sum) - base; see logBase)
-            func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, M: Float, base: Double) {
+            // (M, em: log_softmax's offset is M + log(sum / em); see logBase)
+            func expPass(_ r: Int) -> (sum: Double, e: UnsafeMutablePointer<Float>, M: Float, em: Double) {
                 let src = x + r * sx
                 if ahead > 0 && r + ahead < range.upperBound { ts_prefetch(x + (r + ahead) * sx, D * 4) }
                 let next: UnsafePointer<Float>? = r + 1 < range.upperBound ? x + (r + 1) * sx : nil
                 var nextMax: Float = 0, nextMin: Float = 0
                 let sum: Double, e: UnsafeMutablePointer<Float>
-                var (M, base) = (m, 0.0)
+                var (M, em) = (m, 1.0)
                 if log {
                     // log_softmax keeps x - ref exact: its 4e-7 bound leaves no room for a
                     // rounding repeated alike over many equal values
                     let ref: Float
-                    (ref, M, base) = Engine.logBase(max: m, k)
-                    (sum, e) = (k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, next, &nextMax, &nextMin), s)
+                    (ref, M, em) = Engine.logBase(max: m, k)
+                    // (no min: log_softmax's rows have no near path to choose)
+                    (sum, e) = (k.exp_sum_peek(src, nil, D, ref, Engine.againstZero(ref), next, &nextMax, nil), s)
                 } else {
                     // the exps at y's offset in a line: the store pass's loads then align with
                     // its streamed lines (it took 2x as long with split loads), the exp pass's
@@ -163,13 +167,13 @@ struct SoftmaxRowsJob {
                     sum = k.exp_sum_peek(src, e, D, m, Engine.near(m, mn), next, &nextMax, &nextMin)
                 }
                 defer { (m, mn) = (nextMax, nextMin) }
-                return (sum, e, M, base)
+                return (sum, e, M, em)
             }
             var cur = expPass(range.lowerBound)
             for r in range {
                 let following = r + 1 < range.upperBound ? expPass(r + 1) : cur
                 if log {
-                    let (hi, lo) = SoftmaxMath.offset(Double(cur.M), Foundation.log(cur.sum) - cur.base)
+                    let (hi, lo) = SoftmaxMath.offset(Double(cur.M), Foundation.log(cur.sum / cur.em))
                     store(x + r * sx, row: r, hi, lo, &carry)
                 } else {
                     store(cur.e, row: r, Float(1 / cur.sum), 0, &carry)
@@ -187,9 +191,9 @@ struct SoftmaxRowsJob {
             if r + 1 < rows { ts_prefetch(x + (r + 1) * sx, D * 4) }
             if log {
                 var unusedMax: Float = 0, unusedMin: Float = 0
-                let (ref, M, base) = Engine.logBase(max: m, k)
-                let sum = k.exp_sum_peek(src, nil, D, ref, ref == 0 ? 1 : 0, nil, &unusedMax, &unusedMin)
-                let (hi, lo) = SoftmaxMath.offset(Double(M), Foundation.log(sum) - base)
+                let (ref, M, em) = Engine.logBase(max: m, k)
+                let sum = k.exp_sum_peek(src, nil, D, ref, Engine.againstZero(ref), nil, &unusedMax, &unusedMin)
+                let (hi, lo) = SoftmaxMath.offset(Double(M), Foundation.log(sum / em))
                 store(src, row: r, hi, lo, &carry)
             } else {
                 let sum = k.exp_store_sum(src, s, D, m, 0, Engine.near(m, k.row_min(src, D)))

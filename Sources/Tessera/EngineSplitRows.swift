@@ -131,7 +131,7 @@ struct SplitRowsJob {
         // a chunk with no finite maximum (all -inf / NaN) contributes 0 or NaN; log_softmax's
         // chunks of |max| <= 40 sum against 0 (x - 0 exact; see combine)
         let shift = m == -.infinity ? 0 : log ? SoftmaxMath.logReference(m) : m
-        let near = log ? (shift == 0 ? 1 : 0) : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
+        let near = log ? Engine.againstZero(shift) : Engine.near(m, peeked ? peek.min : k.row_min(src, n))
         peek.chunk = 0
         var ahead: UnsafePointer<Float>?
         if let nx = next, prologue.isEmpty, log || keep != nil {
@@ -141,7 +141,8 @@ struct SplitRowsJob {
         let sum: Double
         if let ahead {
             var nm: Float = 0, nmin: Float = 0
-            sum = k.exp_sum_peek(src, log ? nil : kept(t, g), n, shift, near, ahead, &nm, &nmin)
+            sum = log ? k.exp_sum_peek(src, nil, n, shift, near, ahead, &nm, nil)
+                : k.exp_sum_peek(src, kept(t, g), n, shift, near, ahead, &nm, &nmin)
             peek = Peek(chunk: next! + 1, max: nm, min: nmin)
         } else {
             var unusedMax: Float = 0, unusedMin: Float = 0

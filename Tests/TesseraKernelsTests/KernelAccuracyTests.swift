@@ -1,3 +1,4 @@
+import CTesseraKernels
 import Foundation
 import Testing
 import Tessera
@@ -398,7 +399,9 @@ enum KernelChecks {
             #expect(t.kernels.row_min(next, n) == (next.filter { !$0.isNaN }.min() ?? .infinity), "\(t.isa) n=\(n) row_min, NaN ignored")
             // `near` rows: the same values shifted to within 16 of their max (the caller's promise)
             let close = xs.map { m - (m - $0).truncatingRemainder(dividingBy: 15.9) }
-            for (row, near) in [(xs, Int32(0)), (close, 0), (close, 1)] {
+            // TS_EXP_ROUNDED: x - m rounded once for any x (log_softmax's rows against 0)
+            for (row, near) in [(xs, TS_EXP_EXACT), (close, TS_EXP_EXACT), (close, TS_EXP_NEAR), (close, TS_EXP_ROUNDED),
+                                (xs, TS_EXP_ROUNDED)] {
                 var y1 = [Float](repeating: 0, count: n), y2 = y1
                 let s1 = t.kernels.exp_store_sum(row, &y1, n, m, 0, near)
                 var nm: Float = 0, nmin: Float = 0
@@ -411,6 +414,10 @@ enum KernelChecks {
                 #expect(t.kernels.exp_sum_peek(row, nil, n, m, near, next, &nm2, &nmin2).bitPattern == s1.bitPattern, "\(t.isa) n=\(n) near=\(near)")
                 if near == 0 { #expect(s1.bitPattern == t.kernels.exp_sum(row, n, m).bitPattern, "\(t.isa) n=\(n)") }
                 #expect(nm2.bitPattern == nm.bitPattern && nmin2 == nmin)
+                // without next_min, no min: the same sum and max
+                var nm3: Float = 0
+                #expect(t.kernels.exp_sum_peek(row, nil, n, m, near, next, &nm3, nil).bitPattern == s1.bitPattern)
+                #expect(nm3.bitPattern == nm.bitPattern, "\(t.isa) n=\(n) near=\(near) no min")
                 // exp_near_one is the near path's exp of one value, bit for bit
                 if near != 0 {
                     for i in 0..<n { #expect(t.kernels.exp_near_one(row[i], m).bitPattern == y1[i].bitPattern, "\(t.isa) x=\(row[i])") }
@@ -419,9 +426,9 @@ enum KernelChecks {
                 let ref = y1.reduce(0.0) { $0 + Double($1) }
                 #expect(abs(s1 - ref) <= 1e-6 * max(1, ref), "\(t.isa) n=\(n) sum \(s1) vs \(ref)")
                 // each exp within its bound of exp(x - m) in float64: 2.1 eps from the polynomial,
-                // and for `near` the once-rounded x - m (at most 2^-21 relative within 16 of m)
-                let bound = near != 0 ? 3e-7 + 0x1p-21 : 3e-7
+                // and where x - m is rounded once, its rounding (at most 2^-21 within 16 of m)
                 for i in 0..<n where row[i] - m > -87 {
+                    let bound: Double = 3e-7 + (near == TS_EXP_EXACT ? 0 : Double((row[i] - m).ulp) / 2)
                     let want = Foundation.exp(Double(row[i]) - Double(m))
                     #expect(abs(Double(y1[i]) - want) <= bound * want, "\(t.isa) n=\(n) near=\(near) x=\(row[i]) m=\(m)")
                 }

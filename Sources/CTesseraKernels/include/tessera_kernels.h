@@ -32,6 +32,10 @@ typedef enum {
 /// Softmax rows (and split-row chunks) whose values all lie within this of their max compute
 /// x - max rounded once (see exp_store_sum's `near`); wider rows carry it exactly.
 #define TS_SOFTMAX_NEAR 16.0f
+/// exp_store_sum's and exp_sum_peek's `near`: how x - m is formed.
+#define TS_EXP_EXACT 0   /* carried exactly (a TwoSum) */
+#define TS_EXP_NEAR 1    /* rounded once; every x within TS_SOFTMAX_NEAR below m (or NaN) */
+#define TS_EXP_ROUNDED 2 /* rounded once, any x (log_softmax's rows summed against m = 0) */
 
 #define TS_SAVED_X 0
 #define TS_SAVED_Y 1
@@ -116,18 +120,20 @@ typedef struct {
   float (*row_min)(const float *x, size_t n);
   /// y[i] = exp(x[i] - m); returns the sum of the y[i] accumulated in double.  y may be x.
   /// `nt`: streaming stores (for exps that are read back only after the cache has turned over).
-  /// `near`: every x[i] lies within TS_SOFTMAX_NEAR below m (x - m then rounds once; the caller
-  /// checks, from the row's min); otherwise x - m is carried exactly.
+  /// `near`: TS_EXP_NEAR where every x[i] lies within TS_SOFTMAX_NEAR below m (x - m then rounds
+  /// once; the caller checks, from the row's min), TS_EXP_ROUNDED to round x - m once for any x
+  /// (exact where m = 0), TS_EXP_EXACT to carry x - m exactly.
   double (*exp_store_sum)(const float *x, float *y, size_t n, float m, int nt, int near);
   /// sum of exp(x[i] - m) in double, nothing stored (x - m exact).
   double (*exp_sum)(const float *x, size_t n, float m);
   /// exp_store_sum (y != NULL, regular stores) or, y == NULL, the sum alone (`near` as for
-  /// exp_store_sum; log_softmax's rows pass m = 0 and near, x - 0 being exact), and
+  /// exp_store_sum; log_softmax's rows pass m = 0 and TS_EXP_ROUNDED, x - 0 being exact), and
   /// *next_max / *next_min = the max (as row_max, same bits) and min over next[0..<n]: the
-  /// next row's, its loads overlapping the exps.
+  /// next row's, its loads overlapping the exps.  next_min may be NULL (no min taken).
   double (*exp_sum_peek)(const float *x, float *y, size_t n, float m, int near, const float *next, float *next_max,
                          float *next_min);
-  /// exp(x - m) as exp_store_sum's `near` path computes it in every lane: log_softmax's rows
+  /// exp(x - m) as exp_store_sum's TS_EXP_ROUNDED path (and so its TS_EXP_NEAR path, where that
+  /// applies) computes it in every lane: log_softmax's rows
   /// summed against 0 take their max's term back out of the sum with it (the max's own term
   /// then contributes exactly 1, as with the max as the reference).
   float (*exp_near_one)(float x, float m);
