@@ -399,6 +399,13 @@ enum KernelChecks {
             #expect(t.kernels.row_min(next, n) == (next.filter { !$0.isNaN }.min() ?? .infinity), "\(t.isa) n=\(n) row_min, NaN ignored")
             // `near` rows: the same values shifted to within 16 of their max (the caller's promise)
             let close = xs.map { m - (m - $0).truncatingRemainder(dividingBy: 15.9) }
+            // against 0 (log_softmax's rows, m = 0): the sum alone skips the subtraction, same bits
+            let low = xs.enumerated().map { $0.offset % 7 == 0 ? -0.0 : min($0.element, 40) }
+            var y0 = [Float](repeating: 0, count: n), nm0: Float = 0
+            let s0 = t.kernels.exp_store_sum(low, &y0, n, 0, 0, TS_EXP_ROUNDED)
+            #expect(t.kernels.exp_sum_peek(low, nil, n, 0, TS_EXP_ROUNDED, next, &nm0, nil).bitPattern == s0.bitPattern)
+            #expect(t.kernels.exp_sum_peek(low, nil, n, 0, TS_EXP_ROUNDED, nil, &nm0, nil).bitPattern == s0.bitPattern)
+            #expect(s0.isFinite, "\(t.isa) n=\(n)")
             // TS_EXP_ROUNDED: x - m rounded once for any x (log_softmax's rows against 0)
             for (row, near) in [(xs, TS_EXP_EXACT), (close, TS_EXP_EXACT), (close, TS_EXP_NEAR), (close, TS_EXP_ROUNDED),
                                 (xs, TS_EXP_ROUNDED)] {
