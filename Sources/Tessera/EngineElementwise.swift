@@ -178,10 +178,13 @@ extension Engine {
             for g in 0...last {
                 let src = g == 0 ? x + i : UnsafePointer(s)
                 let dst = g == last ? y + i : s
-                k.chain(src, dst, m, steps + bounds[g], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 1 : 0)
+                // streamed blocks leave their fence to the end of the tile (nt == 3): one fence
+                // per block of 1024 cost chain4 ~1.1x (docs/records/zen3-avx2, session 13)
+                k.chain(src, dst, m, steps + bounds[g], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 3 : 0)
             }
             i += m
         }
+        if nt { ts_store_fence() }
     }
 
     /// Element tiles of `tileBytes` input; the cost decides inline vs parallel.

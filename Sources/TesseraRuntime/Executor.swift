@@ -260,6 +260,16 @@ extension Runtime {
     /// apart (3 % of the call), with 32 KiB tiles 4-5 µs apart.
     package static let maxTileNs: Double = 8_000
 
+    /// A page after every worker's scratch slot that no other worker's slot starts in: kernels
+    /// read ahead a page past what they are given (prefetches, to cross 4 KiB pages before the
+    /// hardware prefetcher does), and from one slot into the next they pulled lines the other
+    /// worker was writing away from it (a fused chain's L1 blocks: chain4 on 2 workers
+    /// 0.82-0.93x the time with the guard; docs/records/zen3-avx2/README.md, session 13).
+    package static let scratchGuardBytes = 4096
+
+    /// Bytes from one worker's scratch slot to the next: `bytes` in whole lines, then the guard.
+    package static func scratchStride(_ bytes: Int) -> Int { bytes > 0 ? ((bytes + 63) & ~63) + scratchGuardBytes : 0 }
+
     /// The plan for `units` units of `bytesPerUnit` input bytes and `nsPerUnit` estimated cost.
     /// Without `unitsPerTile`, a tile holds `tileBytes` of input, fewer where that would take
     /// longer than `maxTileNs` (never below 4 KiB, where claiming it would start to cost).
@@ -288,7 +298,7 @@ extension Runtime {
     package func run(_ plan: TilePlan, scratchBytes: Int = 0, trace: TileTrace? = nil,
                     _ body: @Sendable (TileContext) -> Void) {
         guard plan.tileCount > 0 else { return }
-        let scratchStride = (scratchBytes + 63) & ~63
+        let scratchStride = Runtime.scratchStride(scratchBytes)
         if plan.inline || nestedHere {
             ts_tile_enter()
             defer { ts_tile_exit() }
@@ -319,7 +329,7 @@ extension Runtime {
     /// `context` must stay valid until this returns.
     package func run(_ plan: TilePlan, scratchBytes: Int = 0, raw body: RawTileBody, context: UnsafeRawPointer?) {
         guard plan.tileCount > 0 else { return }
-        let scratchStride = (scratchBytes + 63) & ~63
+        let scratchStride = Runtime.scratchStride(scratchBytes)
         if plan.inline || nestedHere {
             ts_tile_enter()
             defer { ts_tile_exit() }

@@ -71,8 +71,8 @@ const ts_op_info *ts_op_info_of(int op);
 /// y[i] = op(x[i]; a, b) for i < n; ops without parameters ignore a and b.  x == y (exactly in
 /// place) is allowed; partial overlap is not.  `nt` != 0 asks for streaming (non-temporal)
 /// stores, of whole 64-byte lines (the part of y before its first line boundary and after its
-/// last are stored normally), and the call ends with a store fence.  Many short rows:
-/// `rows_store`, which leaves one fence to the caller.
+/// last are stored normally), and the call ends with a store fence -- except with `nt` == 3,
+/// which leaves one fence after many calls to the caller.  Many short rows: `rows_store`.
 typedef void (*ts_ew_fn)(const float *x, float *y, size_t n, float a, float b, int nt);
 /// dx[i] = dy[i] * op'(.; a, b) from s, the saved tensor the op's row names (x or y; NULL
 /// where it reads none).  dx == dy (exactly in place) is allowed.  `nt` as for ts_ew_fn.
@@ -108,7 +108,8 @@ typedef struct {
   /// y[i] = x[i] (the bandwidth yardstick: one read, one write, streaming when `nt`)
   ts_unary_fn copy;
   /// y = steps[k-1](...steps[0](x)) with every step applied to a vector while it is in
-  /// registers (one read, one write).  Same bits as running the steps one by one.
+  /// registers (one read, one write).  Same bits as running the steps one by one.  `nt` as for
+  /// ts_ew_fn.
   void (*chain)(const float *x, float *y, size_t n, const ts_step *steps, int k, int nt);
   /// dx = the backward of steps[0..<k] (k <= TS_BW_MAX_STEPS) at x for dy: the intermediates
   /// recomputed per L1 block, nothing stored.  Same bits as the steps' backward kernels run one
