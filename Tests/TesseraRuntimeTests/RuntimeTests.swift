@@ -203,6 +203,23 @@ struct RuntimeTests {
         #expect(bad.load(ordering: .relaxed) == 0)
     }
 
+    /// A worker's kernels read a page past its scratch (prefetches): no other worker's slot may
+    /// start within its bytes plus that guard.
+    @Test func scratchSlotsKeepAGuardApart() throws {
+        let rt = try Runtime(threads: 4, tileBytes: 64, parallelThresholdNs: 0)
+        let plan = rt.plan(units: 4000, bytesPerUnit: 4, nsPerUnit: 1, unitsPerTile: 10)
+        let seen = Locked<Set<UInt>>([])
+        rt.run(plan, scratchBytes: 256) { ctx in
+            seen.withLock { _ = $0.insert(UInt(bitPattern: ctx.scratch!)) }
+            let end = ContinuousClock.now + .microseconds(50) // long enough tiles for every worker to join
+            while ContinuousClock.now < end {}
+        }
+        let slots = seen.withLock { $0.sorted() }
+        #expect(slots.count >= 2)
+        // a page: the kernels' read-ahead (TS_PF_AHEAD, 1024 floats)
+        for (a, b) in zip(slots, slots.dropFirst()) { #expect(b - a >= UInt(256 + 4096)) }
+    }
+
     @Test func planIsPrintable() {
         let p = TilePlan(units: 1000, unitsPerTile: 100, workers: 4, topology: topo2)
         // node 1's CPUs (and node 0's beyond this machine's) do not exist here: its two
