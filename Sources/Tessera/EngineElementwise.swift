@@ -179,7 +179,7 @@ extension Engine {
                 let src = g == 0 ? x + i : UnsafePointer(s)
                 let dst = g == last ? y + i : s
                 // streamed blocks leave their fence to the end of the tile (nt == 3): one fence
-                // per block of 1024 cost chain4 ~1.1x (docs/records/zen3-avx2, session 13)
+                // per block of 1024 cost chain4 ~3 % at 1 worker (docs/records/zen3-avx2, session 13)
                 k.chain(src, dst, m, steps + bounds[g], Int32(bounds[g + 1] - bounds[g]), g == last && nt ? 3 : 0)
             }
             i += m

@@ -264,7 +264,7 @@ extension Runtime {
     /// read ahead a page past what they are given (prefetches, to cross 4 KiB pages before the
     /// hardware prefetcher does), and from one slot into the next they pulled lines the other
     /// worker was writing away from it (a fused chain's L1 blocks: chain4 on 2 workers
-    /// 0.82-0.93x the time with the guard; docs/records/zen3-avx2/README.md, session 13).
+    /// 0.80-0.87x the time with the guard; docs/records/zen3-avx2/README.md, session 13).
     package static let scratchGuardBytes = 4096
 
     /// Bytes from one worker's scratch slot to the next: `bytes` in whole lines, then the guard.
