@@ -101,9 +101,6 @@ package enum SoftmaxMath {
         return (hi, c.isFinite && hi.isFinite ? Float(c - Double(hi)) : 0)
     }
 
-    /// log_softmax's offset M + L (the max plus the log of the sum) as hi + lo floats, with the
-    /// double sum's own rounding error kept (TwoSum): where M dwarfs L -- a row at FLT_MAX, found
-    /// by the soak run -- M + L in double drops L, and lo brings it back.
     /// The reference log_softmax's rows and chunks of max m sum their exps against: 0 where
     /// |m| <= 40, so that x - 0 is exact with no TwoSum (the exact x - m cost 14 % of a
     /// cache-resident row; docs/records/zen3-avx2/README.md, session 12), else m.  Below 40,
@@ -111,6 +108,9 @@ package enum SoftmaxMath {
     /// exps that flush to 0 (x < -87.3) weigh less than n e^-47 < 1e-11 of the sum.  NaN keeps m.
     @inline(__always) package static func logReference(_ m: Float) -> Float { abs(m) <= 40 ? 0 : m }
 
+    /// log_softmax's offset M + L (the max plus the log of the sum) as hi + lo floats, with the
+    /// double sum's own rounding error kept (TwoSum): where M dwarfs L -- a row at FLT_MAX, found
+    /// by the soak run -- M + L in double drops L, and lo brings it back.
     package static func offset(_ M: Double, _ L: Double) -> (Float, Float) {
         let s = M + L
         guard s.isFinite else { return split(s) }
