@@ -30,10 +30,14 @@ extension Engine {
             return
         }
         if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
-            // pass 1: a sum per chunk; combined per row in chunk order; pass 2: each chunk written
+            // per group of rows (y and dy in half the LLC): pass 1 a sum per chunk; combined per
+            // row in chunk order; pass 2 each chunk written while the group is still in the LLC;
+            // one worker writes the chunks last first, those pass 1 read last (with more, each
+            // worker claims its own block of chunks first: reversed, the blocks would swap
+            // workers).  8x2^21: 0.88-0.94x (1 worker), ~0.9x (2 workers);
+            // docs/records/zen3-avx2/README.md, session 14.
             let perRow = (D + chunk - 1) / chunk
-            let plan = runtime.plan(units: outer * perRow, bytesPerUnit: chunk * 8, nsPerUnit: Double(chunk) * 0.2,
-                                    unitsPerTile: 1)
+            let group = backwardGroupRows(length: D, cache: runtime.cache)
             var layout = WorkspaceLayout()
             let sumsAt = layout.reserve(Double.self, outer * perRow)
             let rowAt = layout.reserve(Float.self, outer * 2)
@@ -42,13 +46,23 @@ extension Engine {
                                                   sy: sy, sdy: sdy, sdx: sdx, log: lg, nt: nt)
                 job.sums = (ws + sumsAt).bindMemory(to: Double.self, capacity: outer * perRow)
                 job.rowSums = (ws + rowAt).bindMemory(to: Float.self, capacity: outer * 2)
-                withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkSum, context: $0) }
-                for r in 0..<outer {
-                    var total = 0.0
-                    for c in 0..<perRow { total += job.sums![r * perRow + c] }
-                    (job.rowSums![2 * r], job.rowSums![2 * r + 1]) = SoftmaxMath.split(total)
+                var r0 = 0
+                while r0 < outer {
+                    let rows = min(group, outer - r0)
+                    job.firstChunk = r0 * perRow
+                    job.chunks = rows * perRow
+                    let plan = runtime.plan(units: rows * perRow, bytesPerUnit: chunk * 8, nsPerUnit: Double(chunk) * 0.2,
+                                            unitsPerTile: 1)
+                    withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkSum, context: $0) }
+                    for r in r0..<r0 + rows {
+                        var total = 0.0
+                        for c in 0..<perRow { total += job.sums![r * perRow + c] }
+                        (job.rowSums![2 * r], job.rowSums![2 * r + 1]) = SoftmaxMath.split(total)
+                    }
+                    job.lastFirst = plan.workers == 1
+                    withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkFinish, context: $0) }
+                    r0 += rows
                 }
-                withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardSplitJob.chunkFinish, context: $0) }
             }
             return
         }
@@ -57,12 +71,21 @@ extension Engine {
         withUnsafePointer(to: &job) { runtime.run(plan, raw: SoftmaxBackwardRowsJob.body, context: $0) }
     }
 
+    /// Rows per group of a split softmax backward: y and dy of the group in half the LLC, at
+    /// least one row.
+    static func backwardGroupRows(length D: Int, cache: CacheModel) -> Int {
+        max(1, cache.llcBytes / 2 / max(D * 8, 1))
+    }
+
     static func describeSoftmaxBackward(log: Bool, shape: [Int], dim: Int, runtime: Runtime) -> String {
         let (outer, D, inner) = softmaxGeometry(shape, dim)
         let name = log ? "log_softmax backward" : "softmax backward"
         if inner > 1 { return "\(name) along dim \(dim): \(outer) x [\(D) rows x \(inner) columns], per-column sums over slabs of columns, then one output pass\n" }
         if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
-            return "\(name) over \(outer) rows of \(D): per-chunk sums (chunks of \(chunk)) across workers, combined in chunk order, then each chunk written\n"
+            let group = backwardGroupRows(length: D, cache: runtime.cache)
+            return "\(name) over \(outer) rows of \(D): per group of \(min(group, outer)) rows (y and dy in half the LLC), "
+                + "per-chunk sums (chunks of \(chunk)) across workers, combined in chunk order, then each chunk written "
+                + "(by one worker: last first)\n"
         }
         return "\(name) over \(outer) rows of \(D): whole rows per tile, a sum pass and an output pass over a cache-resident row\n"
     }
@@ -113,6 +136,10 @@ struct SoftmaxBackwardSplitJob {
     var log: Int32, nt: Int32
     /// Split rows: each chunk's sum, then each row's as two floats.
     var sums: UnsafeMutablePointer<Double>? = nil, rowSums: UnsafeMutablePointer<Float>? = nil
+    /// Split rows: the group's first chunk and its chunk count (tile t is chunk firstChunk + t;
+    /// with `lastFirst`, in pass 2 the group's t-th from its end).
+    var firstChunk = 0, chunks = 0
+    var lastFirst = false
 
     /// A slab of columns: all D rows summed per column, then the slab written.
     static let slab: RawTileBody = { context, first, count, scratch in
@@ -138,7 +165,8 @@ struct SoftmaxBackwardSplitJob {
 
     static let chunkSum: RawTileBody = { context, first, count, _ in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
-        for t in first..<first + count {
+        for u in first..<first + count {
+            let t = j.firstChunk + u
             let (r, lo, n) = j.span(ofChunk: t)
             j.sums![t] = j.table.kernels.grad_sum(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, n, j.log)
         }
@@ -146,8 +174,8 @@ struct SoftmaxBackwardSplitJob {
 
     static let chunkFinish: RawTileBody = { context, first, count, _ in
         let j = context!.assumingMemoryBound(to: SoftmaxBackwardSplitJob.self).pointee
-        for t in first..<first + count {
-            let (r, lo, n) = j.span(ofChunk: t)
+        for u in first..<first + count {
+            let (r, lo, n) = j.span(ofChunk: j.firstChunk + (j.lastFirst ? j.chunks - 1 - u : u))
             j.table.kernels.grad_finish(j.y + r * j.sy + lo, j.dy + r * j.sdy + lo, j.dx + r * j.sdx + lo, n,
                                         j.rowSums![2 * r], j.rowSums![2 * r + 1], j.log, j.nt)
         }

@@ -121,6 +121,39 @@ struct BackwardTests {
         }
     }
 
+    /// Split rows' backward runs group by group (y and dy of a group in half the LLC; 1 MiB
+    /// injected: groups of 3 rows of 20000, and a last group of 1), pass 2 last chunk first at
+    /// one worker: the bits of a runtime whose LLC holds every row in one group, for any
+    /// workers, and within 1e-5 of float64 on every row.
+    @Test func splitBackwardInCacheSizedGroups() throws {
+        let D = 20_000, rows = 7
+        let small = try CacheModel(l1Bytes: 32 << 10, l2Bytes: 256 << 10, llcBytes: 1 << 20)
+        let large = try CacheModel(l1Bytes: 32 << 10, l2Bytes: 512 << 10, llcBytes: 64 << 20)
+        let x = try Tensor(randomNormal: [rows, D], standardDeviation: 3, seed: 51)
+        let dy = try Tensor(randomNormal: [rows, D], seed: 52)
+        for log in [false, true] {
+            let y = log ? try LogSoftmax()(x) : try Softmax()(x)
+            let back = { (rt: Runtime) throws -> Tensor in
+                log ? try LogSoftmax().backward(output: y, gradOutput: dy, runtime: rt)
+                    : try Softmax().backward(output: y, gradOutput: dy, runtime: rt)
+            }
+            let one = try back(try Runtime(threads: 1, executor: .serial, cache: small))
+            #expect(try back(try Runtime(threads: 1, executor: .serial, cache: large)) == one)
+            for t in [2, 3, 32] {
+                #expect(try back(try Runtime(threads: t, tileBytes: 4096, parallelThresholdNs: 0, cache: small)) == one, "t=\(t)")
+            }
+            let ys = y.scalars, gs = dy.scalars, got = one.scalars
+            for r in 0..<rows {
+                let yv = ys[r * D..<(r + 1) * D].map(Double.init), gv = gs[r * D..<(r + 1) * D].map(Double.init)
+                let s = log ? gv.reduce(0, +) : zip(gv, yv).reduce(0) { $0 + $1.0 * $1.1 }
+                let ref = (0..<D).map { log ? gv[$0] - Foundation.exp(yv[$0]) * s : yv[$0] * (gv[$0] - s) }
+                let scale = max(ref.map(abs).max() ?? 0, 1e-30)
+                let worst = (0..<D).map { abs(Double(got[r * D + $0]) - ref[$0]) }.max() ?? 0
+                #expect(worst <= 1e-5 * scale, "\(log ? "log_" : "")softmax backward row \(r): \(worst)")
+            }
+        }
+    }
+
     /// A pipeline's fused backward (one sweep per element-wise run, intermediates recomputed)
     /// gives the bits of the unfused one (every intermediate stored, one op at a time), and both
     /// match the layers' backward chained by hand.
