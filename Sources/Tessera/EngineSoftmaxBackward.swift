@@ -30,14 +30,14 @@ extension Engine {
             return
         }
         if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
-            // per group of rows (y and dy in half the LLC): pass 1 a sum per chunk; combined per
-            // row in chunk order; pass 2 each chunk written while the group is still in the LLC;
-            // one worker writes the chunks last first, those pass 1 read last (with more, each
-            // worker claims its own block of chunks first: reversed, the blocks would swap
-            // workers).  8x2^21: 0.88-0.94x (1 worker), ~0.9x (2 workers);
+            // per group of rows (backwardGroupRows): pass 1 a sum per chunk; combined per row in
+            // chunk order; pass 2 each chunk written while the group is still in the LLC; one
+            // worker writes the chunks last first, those pass 1 read last (with more, each worker
+            // claims its own block of chunks first: reversed, the blocks would swap workers).
+            // 8x2^21: 0.90-0.94x the time (1 worker), 0.95-0.97x (2 workers);
             // docs/records/zen3-avx2/README.md, session 14.
             let perRow = (D + chunk - 1) / chunk
-            let group = backwardGroupRows(length: D, cache: runtime.cache)
+            let group = backwardGroupRows(length: D, runtime: runtime)
             var layout = WorkspaceLayout()
             let sumsAt = layout.reserve(Double.self, outer * perRow)
             let rowAt = layout.reserve(Float.self, outer * 2)
@@ -72,9 +72,13 @@ extension Engine {
     }
 
     /// Rows per group of a split softmax backward: y and dy of the group in half the LLC, at
-    /// least one row.
-    static func backwardGroupRows(length D: Int, cache: CacheModel) -> Int {
-        max(1, cache.llcBytes / 2 / max(D * 8, 1))
+    /// least one row, and at least 32 times the executor's break-even of work (both passes take
+    /// ~1 ns per element at one worker: docs/records/zen3-avx2/README.md, session 14), so that a
+    /// group's two parallel calls cost a few percent of it where the counted LLC is small.
+    static func backwardGroupRows(length D: Int, runtime: Runtime) -> Int {
+        let breakEven = runtime.parallelThresholdNs.isFinite ? max(runtime.parallelThresholdNs, 0) : 0
+        let floor = Int(min(breakEven * 32, 1e15)) * 8 // bytes of y and dy: 8 per element
+        return max(1, max(runtime.cache.llcBytes / 2, floor) / max(D * 8, 1))
     }
 
     static func describeSoftmaxBackward(log: Bool, shape: [Int], dim: Int, runtime: Runtime) -> String {
@@ -82,8 +86,8 @@ extension Engine {
         let name = log ? "log_softmax backward" : "softmax backward"
         if inner > 1 { return "\(name) along dim \(dim): \(outer) x [\(D) rows x \(inner) columns], per-column sums over slabs of columns, then one output pass\n" }
         if case .split(let chunk) = rowStrategy(rows: outer, length: D, runtime: runtime) {
-            let group = backwardGroupRows(length: D, cache: runtime.cache)
-            return "\(name) over \(outer) rows of \(D): per group of \(min(group, outer)) rows (y and dy in half the LLC), "
+            let group = backwardGroupRows(length: D, runtime: runtime)
+            return "\(name) over \(outer) rows of \(D): per group of \(min(group, outer)) rows (y and dy in half the LLC, or 32 parallel break-evens of work), "
                 + "per-chunk sums (chunks of \(chunk)) across workers, combined in chunk order, then each chunk written "
                 + "(by one worker: last first)\n"
         }

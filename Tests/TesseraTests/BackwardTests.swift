@@ -122,8 +122,9 @@ struct BackwardTests {
     }
 
     /// Split rows' backward runs group by group (y and dy of a group in half the LLC; 1 MiB
-    /// injected: groups of 3 rows of 20000, and a last group of 1), pass 2 last chunk first at
-    /// one worker: the bits of a runtime whose LLC holds every row in one group, for any
+    /// injected: groups of 3 rows of 20000, and a last group of 1 -- the groups' floor of work
+    /// is 0 for a serial runtime and one with no parallel threshold), pass 2 last chunk first
+    /// at one worker: the bits of a runtime whose LLC holds every row in one group, for any
     /// workers, and within 1e-5 of float64 on every row.
     @Test func splitBackwardInCacheSizedGroups() throws {
         let D = 20_000, rows = 7
