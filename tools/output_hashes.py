@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SHA-256 of Tessera's outputs for every element-wise op, softmax shape and pipeline, at 1 and 2
+"""SHA-256 of Tessera's outputs for every element-wise op, softmax shape (forward and backward) and pipeline, at 1 and 2
 workers, through the C ABI: a refactor that must not change bits prints the same lines before and
 after (diff the two outputs).
 
@@ -54,6 +54,12 @@ for workers in (1, 2):
                 sh, rank = tc.shape(s)
                 tc.check(lib, fn(rt, tc.ptr(a), tc.ptr(y), sh, rank, dim))
                 print(f"w{workers} {'log_' if log else ''}softmax {s} dim{dim} {digest(y)}")
+                # the backward from that output (long rows split in chunks, columns in slabs)
+                dy = np.ascontiguousarray(np.roll(a, 1))
+                dx = np.empty_like(a)
+                bw = lib.tessera_log_softmax_backward if log else lib.tessera_softmax_backward
+                tc.check(lib, bw(rt, tc.ptr(y), tc.ptr(dy), tc.ptr(dx), sh, rank, dim))
+                print(f"w{workers} {'log_' if log else ''}softmax_backward {s} dim{dim} {digest(dx)}")
     # a fused chain with affine and clamp, and one ending in a softmax
     lib.tessera_pipeline_add_affine.argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float]
     lib.tessera_pipeline_add_clamp.argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float]

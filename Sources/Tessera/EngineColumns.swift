@@ -256,9 +256,11 @@ struct ColumnsJob {
         while u < range.upperBound {
             let (og, j) = u.quotientAndRemainder(dividingBy: inner)
             let n = min(range.upperBound - u, inner - j)
-            let at = og * chunks * inner
+            let at = og * chunks * inner, c = consts! + og * 3 * inner
             SoftmaxMath.combineColumnStats(r: r! + at, s: s! + at, mx: mx! + at, mn: mn! + at, chunks: chunks, stride: inner,
-                                           columns: j..<j + n, log: log, out: consts! + og * 3 * inner)
+                                           columns: j..<j + n, log: log, out: c)
+            // softmax: the max and min become cols_softmax_out's shift and near marks
+            if !log { table.kernels.cols_out_prepare(c + j, c + 2 * inner + j, n) }
             u += n
         }
     }

@@ -169,10 +169,15 @@ typedef struct {
   /// `nt`: streaming stores where out's alignment and stride allow them.
   void (*cols_finish)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, int log,
                       const float *a, const float *b, int nt);
-  /// out[d*os + j] = exp(in[d*is + j] - shift) * f[j], shift = mx[j] (0 where -inf): the exps
-  /// as cols_exp_sum computes them from the same mx and mn.  in may be out (same stride).
-  void (*cols_softmax_out)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, const float *mx,
-                           const float *mn, const float *f, int nt);
+  /// cols_out_prepare: cols_softmax_out's constants from each column's max mx[j] and min mn[j],
+  /// in place: mx[j] becomes the shift (the max, 0 where it is -inf), mn[j] -1 where the
+  /// column lies within TS_SOFTMAX_NEAR below it, else 0.
+  void (*cols_out_prepare)(float *mx, float *mn, size_t w);
+  /// out[d*os + j] = exp(in[d*is + j] - sh[j]) * f[j], the exps as cols_exp_sum computes them
+  /// from the same max and min (sh and near from cols_out_prepare: a vector of columns all
+  /// marked near rounds x - sh once).  in may be out (same stride).
+  void (*cols_softmax_out)(const float *in, size_t is, float *out, size_t os, size_t rows, size_t w, const float *sh,
+                           const float *near, const float *f, int nt);
   /// Softmax backward of one row (or chunk): s = sum(dy * y) (log_softmax: sum(dy)) in double,
   /// in an order that depends on n only.
   double (*grad_sum)(const float *y, const float *dy, size_t n, int log);
