@@ -99,8 +99,12 @@ int main(int argc, char **argv) {
                     double sum = t->exp_sum_peek(src, e, D, m, m - mn < TS_SOFTMAX_NEAR, next, &nm, &nmin);
                     t->scale(e, y + r * D, D, (float)(1 / sum), 0);
                   } else {
-                    double sum = t->exp_sum_peek(src, NULL, D, m, 0, next, &nm, &nmin);
-                    double off = (double)m + log(sum);
+                    // the engine's path: against 0 where |m| <= 40 (SoftmaxMath.logReference), whose
+                    // max's term comes back out as em = exp_near_one(m, 0) (Engine.logBase)
+                    const int zero = fabsf(m) <= 40;
+                    double sum = zero ? t->exp_sum_peek(src, NULL, D, 0, TS_EXP_ROUNDED, next, &nm, &nmin)
+                                      : t->exp_sum_peek(src, NULL, D, m, TS_EXP_EXACT, next, &nm, &nmin);
+                    double off = zero ? (double)m + log(sum / t->exp_near_one(m, 0)) : (double)m + log(sum);
                     float hi = (float)off;
                     t->shift(src, y + r * D, D, hi, (float)(off - hi), 0);
                   }
