@@ -62,6 +62,9 @@ static inline vf vf_load_lanes(const float *p, int lo, int hi) {
 static inline vm vf_lanes_below(int k) {
   return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
+#define TS_HAS_JOIN 1
+/// Lanes [s, 8) of a, then lanes [0, s) of b, for s = 0 or 4 (a 16-byte shift).
+static inline vf vf_join(vf a, vf b, int s) { return s == 4 ? _mm256_permute2f128_ps(a, b, 0x21) : a; }
 static inline vd vd_set1(double x) { return _mm256_set1_pd(x); }
 static inline vd vd_from_lo(vf a) { return _mm256_cvtps_pd(_mm256_castps256_ps128(a)); }
 static inline vd vd_from_hi(vf a) { return _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)); }

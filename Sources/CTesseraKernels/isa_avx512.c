@@ -60,6 +60,17 @@ static inline vf vf_load_lanes(const float *p, int lo, int hi) {
 }
 /// The lanes whose index is below k.
 static inline vm vf_lanes_below(int k) { return (__mmask16)((1u << (k < 0 ? 0 : k > 16 ? 16 : k)) - 1); }
+#define TS_HAS_JOIN 1
+/// Lanes [s, 16) of a, then lanes [0, s) of b, for s = 0, 4, 8 or 12 (16-byte shifts).
+static inline vf vf_join(vf a, vf b, int s) {
+  const __m512i ai = _mm512_castps_si512(a), bi = _mm512_castps_si512(b);
+  switch (s) {
+  case 4: return _mm512_castsi512_ps(_mm512_alignr_epi32(bi, ai, 4));
+  case 8: return _mm512_castsi512_ps(_mm512_alignr_epi32(bi, ai, 8));
+  case 12: return _mm512_castsi512_ps(_mm512_alignr_epi32(bi, ai, 12));
+  default: return a;
+  }
+}
 static inline vd vd_set1(double x) { return _mm512_set1_pd(x); }
 static inline vd vd_from_lo(vf a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
 static inline vd vd_from_hi(vf a) {

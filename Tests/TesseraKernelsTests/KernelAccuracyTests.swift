@@ -294,32 +294,43 @@ enum KernelChecks {
     }
 
     static func columnFinishStreamsWholeLinesAtAnyOffset(_ t: KernelTable) {
-        // softmax along a non-last dim writes row segments of a slab: streaming or not, at any
-        // output offset and stride, the same bits, and nothing outside the segments
-        for (rows, w, os) in [(5, 64, 100), (3, 37, 64), (4, 64, 4096), (2, 5, 9)] {
+        // softmax along a non-last dim writes row segments of a slab, or whole rows that follow
+        // each other (os == w, streamed from any 16-byte offset by joining shifted vectors):
+        // streaming or not, at any output offset and stride, the same bits, and nothing outside
+        // the segments.  kind 0, 1: cols_finish (x a, (x - a) - b); 2: cols_softmax_out.
+        for (rows, w, os) in [(5, 64, 100), (3, 37, 64), (4, 64, 4096), (2, 5, 9), (6, 64, 64), (5, 37, 37), (3, 100, 100),
+                              (2, 300, 300)] {
             let xs = EdgeValues.random(count: rows * w, seed: UInt64(w))
             let fa = (0..<w).map { Float($0 % 7) * 0.37 + 0.1 }, fb = (0..<w).map { Float($0 % 5) * 0.01 }
-            for log in [Int32(0), 1] {
+            // cols_softmax_out's near marks: -1 (near) on most columns, 0 (exact) on every third
+            let marks = (0..<w).map { $0 % 3 == 0 ? Float(0) : -1 }
+            for kind in 0..<3 {
                 var want: [UInt32] = []
                 let raw = UnsafeMutableRawPointer.allocate(byteCount: (rows * os + 64) * 4, alignment: 64)
                 defer { raw.deallocate() }
                 let out = raw.assumingMemoryBound(to: Float.self)
-                for (off, nt) in [(0, Int32(0)), (0, 1), (3, 1), (4, 1), (13, 1)] {
+                for (off, nt) in [(0, Int32(0)), (0, 1), (3, 1), (4, 1), (8, 1), (12, 1), (13, 1)] {
                     out.initialize(repeating: Float(bitPattern: 0x7FC0_5555), count: rows * os + 64)
                     xs.withUnsafeBufferPointer { x in
-                        t.kernels.cols_finish(x.baseAddress, w, out + off, os, rows, w, log, fa, fb, nt)
+                        if kind == 2 {
+                            t.kernels.cols_softmax_out(x.baseAddress, w, out + off, os, rows, w, fa, marks, fb, nt)
+                        } else {
+                            t.kernels.cols_finish(x.baseAddress, w, out + off, os, rows, w, Int32(kind), fa, fb, nt)
+                        }
                     }
                     let got = (0..<rows).flatMap { r in (0..<w).map { out[off + r * os + $0].bitPattern } }
                     if want.isEmpty {
                         want = got
-                        // and the values are the formula's
-                        for r in 0..<rows { for j in 0..<w {
-                            let v = xs[r * w + j], e = log != 0 ? (v - fa[j]) - fb[j] : v * fa[j]
+                        // and the values are the formula's (cols_finish's; cols_softmax_out's
+                        // against the column kernels in columnKernels)
+                        for r in 0..<rows where kind < 2 { for j in 0..<w {
+                            let v = xs[r * w + j], e = kind != 0 ? (v - fa[j]) - fb[j] : v * fa[j]
                             #expect(Float(bitPattern: got[r * w + j]).bitPattern == e.bitPattern || (e.isNaN && Float(bitPattern: got[r * w + j]).isNaN))
                         } }
-                    } else { #expect(got == want, "\(t.isa) rows=\(rows) w=\(w) off=\(off)") }
+                    } else { #expect(got == want, "\(t.isa) kind=\(kind) rows=\(rows) w=\(w) os=\(os) off=\(off)") }
                     let written = Set((0..<rows).flatMap { r in (0..<w).map { off + r * os + $0 } })
-                    #expect((0..<rows * os + 64).allSatisfy { written.contains($0) || out[$0].bitPattern == 0x7FC0_5555 })
+                    #expect((0..<rows * os + 64).allSatisfy { written.contains($0) || out[$0].bitPattern == 0x7FC0_5555 },
+                            "\(t.isa) kind=\(kind) rows=\(rows) w=\(w) os=\(os) off=\(off)")
                 }
             }
         }
