@@ -102,8 +102,9 @@ int main(int argc, char **argv) {
                     // the engine's path: against 0 where |m| <= 40 (SoftmaxMath.logReference), whose
                     // max's term comes back out as em = exp_near_one(m, 0) (Engine.logBase)
                     const int zero = fabsf(m) <= 40;
-                    double sum = zero ? t->exp_sum_peek(src, NULL, D, 0, TS_EXP_ROUNDED, next, &nm, &nmin)
-                                      : t->exp_sum_peek(src, NULL, D, m, TS_EXP_EXACT, next, &nm, &nmin);
+                    // (and no min: log_softmax's rows have no near path to choose)
+                    double sum = zero ? t->exp_sum_peek(src, NULL, D, 0, TS_EXP_ROUNDED, next, &nm, NULL)
+                                      : t->exp_sum_peek(src, NULL, D, m, TS_EXP_EXACT, next, &nm, NULL);
                     double off = zero ? (double)m + log(sum / t->exp_near_one(m, 0)) : (double)m + log(sum);
                     float hi = (float)off;
                     t->shift(src, y + r * D, D, hi, (float)(off - hi), 0);
